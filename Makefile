@@ -1,0 +1,48 @@
+# Gatehouse: `make run` serves the portal, `make test` runs the whole suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+DEV_ENV := GATEHOUSE_ENV=development
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test bench lint format
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# A development secret, written once, used only when SECRET_KEY is not set.
+instance/secret_key: | $(BIN)/python
+	mkdir -p instance
+	umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(48))" > $@
+
+run: $(VENV)/.installed instance/secret_key
+	$(DEV_ENV) $(FLASK) db upgrade
+	$(DEV_ENV) $(FLASK) demo
+	$(DEV_ENV) $(BIN)/gunicorn --workers 1 --threads 8 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+
+test: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .

@@ -1,0 +1,89 @@
+"""Gatehouse: the account security portal and OAuth 2.0 / OpenID Connect provider."""
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app import config as settings
+from app.cache import CACHE_EXTENSION_KEY, build_cache, install_commit_hooks
+from app.clock import CLOCK_EXTENSION_KEY, SystemClock
+from app.extensions import csrf, db, limiter, migrate
+from app.security.passwords import HASHER_EXTENSION_KEY, build_hasher
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app: config → extensions → blueprints → errors → headers → CLI."""
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    setup_config(app, config)
+    setup_extensions(app)
+    setup_blueprints(app)
+    setup_request_pipeline(app)
+    setup_cli(app)
+    return app
+
+
+def setup_config(app: Flask, overrides: dict | None) -> None:
+    app.config.update(settings.from_environment(app.instance_path))
+    app.config.update(overrides or {})
+    settings.finalize(app.config)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def setup_extensions(app: Flask) -> None:
+    from app.sessions.codec import SignedCookieStore
+    from app.sessions.devices import GeoLocator
+    from app.web.auth import STORE_EXTENSION_KEY
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    install_commit_hooks(FlaskSQLAlchemySession)
+    app.extensions[CLOCK_EXTENSION_KEY] = app.config.get("CLOCK") or SystemClock()
+    app.extensions[CACHE_EXTENSION_KEY] = app.config.get("CACHE") or build_cache(app.config)
+    app.extensions[HASHER_EXTENSION_KEY] = build_hasher(app.config)
+    app.extensions[STORE_EXTENSION_KEY] = SignedCookieStore(
+        app.config["SECRET_KEY"], app.config["SECRET_KEY_FALLBACKS"]
+    )
+    app.extensions["gatehouse.geoip"] = GeoLocator(app.config["GEOIP_DATABASE"])
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        count = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+
+def setup_blueprints(app: Flask) -> None:
+    from app.accounts import views as accounts
+    from app.sessions import views as sessions
+
+    app.register_blueprint(accounts.bp)
+    app.register_blueprint(sessions.bp)
+
+
+def setup_request_pipeline(app: Flask) -> None:
+    from app.security.headers import init_headers
+    from app.web.auth import init_auth
+    from app.web.errors import init_errors
+    from app.web.templating import init_templating
+
+    init_templating(app)
+    init_auth(app)
+    init_errors(app)
+    init_headers(app)
+
+
+def setup_cli(app: Flask) -> None:
+    from app.accounts.cli import init_cli
+
+    init_cli(app)

@@ -1,0 +1,13 @@
+"""Domain errors of accounts and sign-in."""
+
+
+class InvalidCredentials(Exception):
+    """Unknown e-mail or wrong password: deliberately the same error for both (user_id is for the audit log)."""
+
+    def __init__(self, user_id: int | None = None):
+        super().__init__("invalid e-mail or password")
+        self.user_id = user_id
+
+
+class AccountError(ValueError):
+    """Bad input for creating an account or user (the CLI prints it on one line)."""

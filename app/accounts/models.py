@@ -1,0 +1,70 @@
+"""Accounts (organizations) and their users."""
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String, func, select
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.types import UTCDateTime
+
+ROLE_OWNER = "owner"
+ROLE_MEMBER = "member"
+ROLES = (ROLE_OWNER, ROLE_MEMBER)
+
+
+class Account(db.Model):
+    __tablename__ = "accounts"
+    __table_args__ = (
+        # DESIGN §2: an account's own idle window can never outlast its absolute one.
+        CheckConstraint(
+            "idle_minutes IS NULL OR absolute_minutes IS NULL OR idle_minutes <= absolute_minutes",
+            name="idle_within_absolute",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    idle_minutes: Mapped[int | None]
+    absolute_minutes: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    users: Mapped[list["User"]] = relationship(back_populates="account")
+
+    @classmethod
+    def by_name(cls, name: str) -> "Account | None":
+        return db.session.scalar(select(cls).where(cls.name == name))
+
+
+class User(db.Model):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('owner', 'member')", name="role_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    account: Mapped[Account] = relationship(back_populates="users")
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == ROLE_OWNER
+
+    @classmethod
+    def by_email(cls, email: str) -> "User | None":
+        return db.session.scalar(select(cls).where(cls.email == normalize_email(email)))
+
+    @classmethod
+    def count_in_account(cls, account_id: int) -> int:
+        return db.session.scalar(select(func.count()).where(cls.account_id == account_id))
+
+
+def normalize_email(email: str) -> str:
+    """DESIGN §2: e-mail addresses are unique in lower case."""
+    return email.strip().lower()

@@ -1,0 +1,115 @@
+"""Accounts, users and the one sign-in / sign-out boundary."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from app.accounts.errors import AccountError, InvalidCredentials
+from app.accounts.models import ROLES, Account, User, normalize_email
+from app.audit import services as audit
+from app.audit.tags import EventTag
+from app.extensions import db
+from app.security import passwords
+from app.sessions import services as sessions
+from app.sessions.devices import RequestMeta
+from app.sessions.models import UserSession
+
+MAX_NAME_LENGTH = 120
+MAX_EMAIL_LENGTH = 254
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    session: UserSession
+
+
+def create_account(name: str, now: datetime) -> Account:
+    name = (name or "").strip()
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise AccountError(f"account name must be 1 to {MAX_NAME_LENGTH} characters")
+    if Account.by_name(name):
+        raise AccountError(f"an account named {name!r} already exists")
+    account = Account(name=name, created_at=now)
+    db.session.add(account)
+    db.session.flush()
+    audit.record(EventTag.ACCOUNT_CREATE, account_id=account.id, name=name)
+    return account
+
+
+def create_user(account: Account, email: str, name: str, role: str, password: str, now: datetime) -> User:
+    email = normalize_email(email or "")
+    _check_new_user(email, (name or "").strip(), role, password)
+    user = User(
+        account=account,
+        email=email,
+        name=name.strip(),
+        role=role,
+        password_hash=passwords.hash_password(password),
+        created_at=now,
+        password_changed_at=now,
+    )
+    db.session.add(user)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise AccountError(f"a user with e-mail {email} already exists") from exc
+    audit.record(EventTag.USER_CREATE, user_id=user.id, account_id=account.id, role=role)
+    return user
+
+
+def _check_new_user(email: str, name: str, role: str, password: str) -> None:
+    if "@" not in email or len(email) > MAX_EMAIL_LENGTH or email.startswith("@") or email.endswith("@"):
+        raise AccountError(f"not a usable e-mail address: {email!r}")
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise AccountError(f"name must be 1 to {MAX_NAME_LENGTH} characters")
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+    if not passwords.MIN_PASSWORD_LENGTH <= len(password) <= passwords.MAX_PASSWORD_LENGTH:
+        raise AccountError(f"password must be at least {passwords.MIN_PASSWORD_LENGTH} characters")
+    if User.by_email(email):
+        raise AccountError(f"a user with e-mail {email} already exists")
+
+
+def authenticate(email: str, password: str) -> User:
+    """Return the user whose credentials these are, or raise InvalidCredentials (same for both faults)."""
+    user = User.by_email(email)
+    if user is None:
+        passwords.burn_verification(password)
+        raise InvalidCredentials()
+    if not passwords.verify_password(user.password_hash, password):
+        raise InvalidCredentials(user.id)
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    return user
+
+
+def sign_in(email: str, password: str, meta: RequestMeta, now: datetime, replaces: int | None = None) -> SignedIn:
+    """Check credentials, open a new device session, record the outcome either way.
+
+    replaces: the session this browser already had; it ends, so a planted or old id never survives.
+    """
+    try:
+        user = authenticate(email, password)
+    except InvalidCredentials as failure:
+        audit.record(EventTag.SIGN_IN_FAILURE, user_id=failure.user_id, ip=meta.ip, device_id=meta.device_id)
+        raise
+    if replaces is not None:
+        sessions.end_session(replaces, sessions.REASON_REPLACED, now, tag=EventTag.SIGN_OUT, ip=meta.ip)
+    session = sessions.start_session(user, meta, now)
+    user.last_login_at = now
+    audit.record(
+        EventTag.SIGN_IN_SUCCESS,
+        user_id=user.id,
+        account_id=user.account_id,
+        session_id=session.id,
+        ip=meta.ip,
+        device=session.device_name,
+    )
+    return SignedIn(user, session)
+
+
+def sign_out(session_id: int, now: datetime, ip: str) -> None:
+    sessions.end_session(session_id, sessions.REASON_SIGN_OUT, now, tag=EventTag.SIGN_OUT, ip=ip)

@@ -1,0 +1,64 @@
+"""Sign in, sign out, and the signed-in home page."""
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+
+from app.accounts import services
+from app.accounts.errors import InvalidCredentials
+from app.accounts.forms import LoginForm
+from app.clock import now
+from app.extensions import db, limiter
+from app.security.ratelimit import failed_attempt, login_account_key
+from app.security.redirects import safe_next
+from app.sessions.services import ActiveSession
+from app.web.auth import EXPIRED_REASON, current_user, establish_session, forget_session, login_required, request_meta
+
+bp = Blueprint("accounts", __name__)
+
+GENERIC_FAILURE = "Invalid email or password."
+
+
+def _ip_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT_PER_IP"]
+
+
+def _account_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT_PER_ACCOUNT"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_ip_limit, methods=["POST"], deduct_when=failed_attempt)
+@limiter.limit(_account_limit, methods=["POST"], key_func=login_account_key, deduct_when=failed_attempt)
+def login():
+    form = LoginForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        meta = request_meta()
+        try:
+            previous = g.current_session.id if g.current_session else None
+            signed_in = services.sign_in(form.email.data, form.password.data, meta, now(), replaces=previous)
+        except InvalidCredentials:
+            db.session.commit()  # the failure is audited even though nobody signs in
+            form.password.errors.append(GENERIC_FAILURE)
+        else:
+            db.session.commit()
+            response = redirect(safe_next(form.next.data, url_for("accounts.home")), 303)
+            establish_session(response, ActiveSession.of(signed_in.session), meta.device_id)
+            return response
+    expired = request.args.get("reason") == EXPIRED_REASON
+    status = 200 if request.method == "GET" or not form.errors else 400
+    return render_template("accounts/login.html", form=form, expired=expired), status
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    services.sign_out(g.current_session.id, now(), ip=request.remote_addr)
+    db.session.commit()
+    forget_session()
+    flash("You have signed out.", "success")
+    return redirect(url_for("accounts.login"), 303)
+
+
+@bp.get("/")
+@login_required
+def home():
+    return render_template("home/index.html", user=current_user(), session=g.current_session)

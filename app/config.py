@@ -1,0 +1,106 @@
+"""Settings from the environment, checked at start-up."""
+
+import os
+from pathlib import Path
+
+MIN_SECRET_KEY_LENGTH = 32
+SECRET_KEY_FILE_NAME = "secret_key"  # noqa: S105 (a file name, not a secret)
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or unusable; start-up stops with this message."""
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _read_secret_file(instance_path: str) -> str | None:
+    path = Path(instance_path) / SECRET_KEY_FILE_NAME
+    return path.read_text().strip() if path.exists() else None
+
+
+def from_environment(instance_path: str) -> dict:
+    """Build the settings mapping from environment variables (and instance/ for the dev secret)."""
+    env = os.environ.get("GATEHOUSE_ENV", "production")
+    default_db = f"sqlite:///{Path(instance_path) / 'gatehouse.db'}"
+    fallbacks = os.environ.get("SECRET_KEY_FALLBACKS", "")
+    return {
+        "GATEHOUSE_ENV": env,
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or _read_secret_file(instance_path),
+        "SECRET_KEY_FALLBACKS": [k for k in fallbacks.split(",") if k],
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or default_db,
+        "REDIS_URL": os.environ.get("REDIS_URL") or None,
+        "TRUSTED_PROXY_COUNT": _env_int("TRUSTED_PROXY_COUNT", 0),
+        "GEOIP_DATABASE": os.environ.get("GEOIP_DATABASE") or None,
+        "SESSION_IDLE_MINUTES": _env_int("SESSION_IDLE_MINUTES", 30),
+        "SESSION_ABSOLUTE_MINUTES": _env_int("SESSION_ABSOLUTE_MINUTES", 720),
+        "SESSION_IDLE_MINUTES_MIN": _env_int("SESSION_IDLE_MINUTES_MIN", 5),
+        "SESSION_IDLE_MINUTES_MAX": _env_int("SESSION_IDLE_MINUTES_MAX", 1440),
+        "SESSION_ABSOLUTE_MINUTES_MIN": _env_int("SESSION_ABSOLUTE_MINUTES_MIN", 60),
+        "SESSION_ABSOLUTE_MINUTES_MAX": _env_int("SESSION_ABSOLUTE_MINUTES_MAX", 43200),
+        "SESSION_CACHE_TTL_SECONDS": _env_int("SESSION_CACHE_TTL_SECONDS", 60),
+        "LOGIN_RATE_LIMIT_PER_IP": os.environ.get("LOGIN_RATE_LIMIT_PER_IP", "20 per minute"),
+        "LOGIN_RATE_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_RATE_LIMIT_PER_ACCOUNT", "5 per minute;20 per hour"),
+    }
+
+
+def finalize(config: dict) -> None:
+    """Derive dependent settings and refuse unusable ones (fail fast, never fall back to a literal)."""
+    secret = config.get("SECRET_KEY")
+    if not secret:
+        raise ConfigError(
+            "SECRET_KEY is not set. Set the SECRET_KEY environment variable "
+            f"(at least {MIN_SECRET_KEY_LENGTH} random characters), or run 'make run' "
+            "once to write a development secret into instance/."
+        )
+    if len(secret) < MIN_SECRET_KEY_LENGTH:
+        raise ConfigError(
+            f"SECRET_KEY is too short ({len(secret)} characters): it must be at least "
+            f"{MIN_SECRET_KEY_LENGTH} random characters."
+        )
+    for key in config.get("SECRET_KEY_FALLBACKS", []):
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigError("Every SECRET_KEY_FALLBACKS entry must be at least 32 characters.")
+    idle, absolute = config["SESSION_IDLE_MINUTES"], config["SESSION_ABSOLUTE_MINUTES"]
+    if not (
+        config["SESSION_IDLE_MINUTES_MIN"] <= idle <= config["SESSION_IDLE_MINUTES_MAX"]
+        and config["SESSION_ABSOLUTE_MINUTES_MIN"] <= absolute <= config["SESSION_ABSOLUTE_MINUTES_MAX"]
+        and idle <= absolute
+    ):
+        raise ConfigError(
+            "SESSION_IDLE_MINUTES / SESSION_ABSOLUTE_MINUTES must lie within their bounds "
+            "and idle must not exceed absolute."
+        )
+    development = config["GATEHOUSE_ENV"] == "development"
+    config["DEVELOPMENT"] = development
+    secure = not development
+    config["SECURE_COOKIES"] = secure
+    # ASVS 5.0 3.3.1: the __Host- prefix needs Secure, so plain names over http in development.
+    config["PORTAL_COOKIE_NAME"] = "__Host-gh_session" if secure else "gh_session"
+    config["SESSION_COOKIE_NAME"] = "__Host-gh_csrf" if secure else "gh_csrf"
+    config["DEVICE_COOKIE_NAME"] = "__Host-gh_did" if secure else "gh_did"
+    config["SESSION_COOKIE_SECURE"] = secure
+    config["SESSION_COOKIE_HTTPONLY"] = True
+    config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(config["DATABASE_URL"])
+    config["RATELIMIT_STORAGE_URI"] = config["REDIS_URL"] or "memory://"
+    config["RATELIMIT_STORAGE_OPTIONS"] = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+    config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
+    config["RATELIMIT_HEADERS_ENABLED"] = True
+    config["RATELIMIT_KEY_PREFIX"] = config.get("RATELIMIT_KEY_PREFIX", "gh-rl")
+    config["WTF_CSRF_TIME_LIMIT"] = 3600
+
+
+def _engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        # A file database shared by threads: wait for the writer instead of failing at once.
+        return {"connect_args": {"timeout": 5, "check_same_thread": False}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "pool_timeout": 5}

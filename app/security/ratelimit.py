@@ -1,0 +1,21 @@
+"""Rate-limit keys: per client IP (after ProxyFix) and per account e-mail."""
+
+import hashlib
+
+from flask import request
+
+
+def client_ip_key() -> str:
+    # remote_addr is the peer, or the trusted proxy's X-Forwarded-For entry when ProxyFix is on.
+    return request.remote_addr or "unknown"
+
+
+def login_account_key() -> str:
+    email = (request.form.get("email") or "").strip().lower()
+    # Hash so the limiter's storage never holds e-mail addresses.
+    return "acct:" + hashlib.sha256(email.encode()).hexdigest()[:32]
+
+
+def failed_attempt(response) -> bool:
+    """Only failed sign-ins count: a successful one answers 303."""
+    return response.status_code != 303

@@ -1,0 +1,61 @@
+"""Portal sessions: one row per signed-in device."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, select, update
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.accounts.models import User
+from app.extensions import db
+from app.types import UTCDateTime
+
+
+class UserSession(db.Model):
+    __tablename__ = "user_sessions"
+    __table_args__ = (Index("ix_user_sessions_user_live", "user_id", "revoked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    device_name: Mapped[str] = mapped_column(String(120))
+    user_agent: Mapped[str] = mapped_column(String(512))
+    ip: Mapped[str] = mapped_column(String(45))
+    location: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    authenticated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The idle window fixed at sign-in (or by an owner's "apply now"); activity slides by it.
+    idle_minutes: Mapped[int]
+    idle_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    absolute_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+
+    user: Mapped[User] = relationship()
+
+    @classmethod
+    def by_public_id(cls, public_id: str) -> "UserSession | None":
+        return db.session.scalar(select(cls).where(cls.public_id == public_id))
+
+    @classmethod
+    def record_activity(cls, session_id: int, at: datetime, idle_expires_at: datetime, not_after: datetime) -> bool:
+        """Move activity forward once; concurrent requests of the same minute write only once."""
+        result = db.session.execute(
+            update(cls)
+            .where(cls.id == session_id, cls.revoked_at.is_(None), cls.last_used_at <= not_after)
+            .values(last_used_at=at, idle_expires_at=idle_expires_at)
+        )
+        return result.rowcount == 1
+
+    @classmethod
+    def end_where(cls, *criteria, at: datetime, reason: str) -> list[tuple[int, str, int]]:
+        """End every live session matching criteria in one statement; return (id, public_id, user_id)."""
+        result = db.session.execute(
+            update(cls)
+            .where(cls.revoked_at.is_(None), *criteria)
+            .values(revoked_at=at, revoked_reason=reason)
+            .returning(cls.id, cls.public_id, cls.user_id)
+            .execution_options(synchronize_session=False)
+        )
+        return [tuple(row) for row in result]

@@ -1,0 +1,215 @@
+"""The session registry: start, check, touch and end portal sessions."""
+
+import contextlib
+import json
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+
+from app.accounts.models import Account, User
+from app.audit import services as audit
+from app.audit.tags import EventTag
+from app.cache import after_commit, cache
+from app.extensions import db
+from app.sessions.devices import GeoLocator, RequestMeta, device_name
+from app.sessions.models import UserSession
+from app.sessions.policy import PolicySettings, SessionPolicy
+
+# DESIGN §3: activity is written at most once a minute per session, never once per request.
+ACTIVITY_WRITE_INTERVAL = timedelta(seconds=60)
+# The cookie's own signed expiry is a coarser, second bound: twice the idle window, re-issued
+# past half of it, so it never ends a session the registry still considers alive.
+COOKIE_WINDOW_IDLE_MULTIPLE = 2
+PUBLIC_ID_BYTES = 32
+CACHE_KEY_PREFIX = "session:"
+TOMBSTONE = b"ended"
+
+REASON_SIGN_OUT = "sign_out"
+REASON_REPLACED = "replaced_by_sign_in"
+REASON_IDLE = "idle_timeout"
+REASON_ABSOLUTE = "absolute_timeout"
+
+
+class SessionEnded(Exception):
+    """The handle names no live session (revoked, expired, unknown)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    """What every request needs to know about its session, cacheable as a whole."""
+
+    id: int
+    public_id: str
+    user_id: int
+    idle_minutes: int
+    authenticated_at: datetime
+    last_used_at: datetime
+    idle_expires_at: datetime
+    absolute_expires_at: datetime
+
+    @classmethod
+    def of(cls, row: UserSession) -> "ActiveSession":
+        return cls(
+            row.id,
+            row.public_id,
+            row.user_id,
+            row.idle_minutes,
+            row.authenticated_at,
+            row.last_used_at,
+            row.idle_expires_at,
+            row.absolute_expires_at,
+        )
+
+    def dumps(self) -> bytes:
+        data = {k: (v.timestamp() if isinstance(v, datetime) else v) for k, v in asdict(self).items()}
+        return json.dumps(data).encode()
+
+    @classmethod
+    def loads(cls, raw: bytes) -> "ActiveSession":
+        data = json.loads(raw)
+        for key in ("authenticated_at", "last_used_at", "idle_expires_at", "absolute_expires_at"):
+            data[key] = datetime.fromtimestamp(data[key], UTC)
+        return cls(**data)
+
+    def expired_reason(self, now: datetime) -> str | None:
+        if now > self.absolute_expires_at:
+            return REASON_ABSOLUTE
+        if now > self.idle_expires_at:
+            return REASON_IDLE
+        return None
+
+    def cookie_expiry(self, now: datetime) -> datetime:
+        window = timedelta(minutes=self.idle_minutes * COOKIE_WINDOW_IDLE_MULTIPLE)
+        return min(now + window, self.absolute_expires_at)
+
+
+def policy_settings() -> PolicySettings:
+    return PolicySettings.from_config(current_app.config)
+
+
+def account_policy(account: Account) -> SessionPolicy:
+    return policy_settings().effective(account.idle_minutes, account.absolute_minutes)
+
+
+def start_session(user: User, meta: RequestMeta, now: datetime) -> UserSession:
+    """Open a new session with a fresh public id (no fixation) under the account's current policy."""
+    policy = account_policy(user.account)
+    absolute = now + timedelta(minutes=policy.absolute_minutes)
+    row = UserSession(
+        public_id=secrets.token_urlsafe(PUBLIC_ID_BYTES),
+        user_id=user.id,
+        device_id=meta.device_id,
+        device_name=device_name(meta.user_agent),
+        user_agent=meta.user_agent[:512],
+        ip=meta.ip,
+        location=_locator().locate(meta.ip),
+        created_at=now,
+        authenticated_at=now,
+        last_used_at=now,
+        idle_minutes=policy.idle_minutes,
+        idle_expires_at=min(now + timedelta(minutes=policy.idle_minutes), absolute),
+        absolute_expires_at=absolute,
+    )
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def check_session(public_id: str, user_id: int, now: datetime, *, touch: bool) -> ActiveSession:
+    """Return the live session behind a cookie, or raise SessionEnded.
+
+    touch=False is for background polling, which is not activity (DESIGN §3).
+    """
+    state = _cached_state(public_id)
+    if state is None:
+        state = _state_from_database(public_id)
+    if state.user_id != user_id:
+        raise SessionEnded("unknown")
+    reason = state.expired_reason(now)
+    if reason:
+        _end_ids([state.id], reason, now, tag=EventTag.SESSION_EXPIRED)
+        raise SessionEnded(reason)
+    if touch and now - state.last_used_at >= ACTIVITY_WRITE_INTERVAL:
+        state = _record_activity(state, now)
+    return state
+
+
+def extend_idle(state: ActiveSession, now: datetime) -> ActiveSession:
+    """Slide the idle window from now, never past the absolute expiry."""
+    return _record_activity(state, now, force=True)
+
+
+def end_session(session_id: int, reason: str, now: datetime, *, tag: EventTag, ip: str | None = None) -> bool:
+    """End one session (sign-out and friends); False if it had already ended."""
+    return bool(_end_ids([session_id], reason, now, tag=tag, ip=ip))
+
+
+def end_expired_cookie_session(public_id: str, now: datetime) -> None:
+    """A genuine cookie past its exp: end its row too if the registry agrees it has expired."""
+    with contextlib.suppress(SessionEnded):
+        check_session(public_id, _user_id_of(public_id), now, touch=False)
+
+
+def _user_id_of(public_id: str) -> int:
+    row = UserSession.by_public_id(public_id)
+    if row is None:
+        raise SessionEnded("unknown")
+    return row.user_id
+
+
+def _cached_state(public_id: str) -> ActiveSession | None:
+    raw = cache().get(CACHE_KEY_PREFIX + public_id)
+    if raw is None:
+        return None
+    if raw == TOMBSTONE:
+        raise SessionEnded("revoked")
+    return ActiveSession.loads(raw)
+
+
+def _state_from_database(public_id: str) -> ActiveSession:
+    row = UserSession.by_public_id(public_id)
+    if row is None:
+        raise SessionEnded("unknown")
+    if row.revoked_at is not None:
+        raise SessionEnded(row.revoked_reason or "revoked")
+    state = ActiveSession.of(row)
+    cache().add(CACHE_KEY_PREFIX + public_id, state.dumps(), _cache_ttl())
+    return state
+
+
+def _record_activity(state: ActiveSession, now: datetime, *, force: bool = False) -> ActiveSession:
+    idle_expires = min(now + timedelta(minutes=state.idle_minutes), state.absolute_expires_at)
+    # Compare-and-set on last_used_at: of several requests in the same minute only one writes.
+    not_after = now if force else now - ACTIVITY_WRITE_INTERVAL
+    if not UserSession.record_activity(state.id, now, idle_expires, not_after=not_after):
+        return state
+    key = CACHE_KEY_PREFIX + state.public_id
+    after_commit(db.session(), lambda: cache().delete(key))
+    return ActiveSession(**{**asdict(state), "last_used_at": now, "idle_expires_at": idle_expires})
+
+
+def _end_ids(ids: list[int], reason: str, now: datetime, *, tag: EventTag, ip: str | None = None) -> list:
+    ended = UserSession.end_where(UserSession.id.in_(ids), at=now, reason=reason)
+    for session_id, public_id, user_id in ended:
+        audit.record(tag, user_id=user_id, session_id=session_id, ip=ip, reason=reason)
+        _tombstone_after_commit(public_id)
+    return ended
+
+
+def _tombstone_after_commit(public_id: str) -> None:
+    key = CACHE_KEY_PREFIX + public_id
+    after_commit(db.session(), lambda: cache().set(key, TOMBSTONE, _cache_ttl()))
+
+
+def _cache_ttl() -> int:
+    return current_app.config["SESSION_CACHE_TTL_SECONDS"]
+
+
+def _locator() -> GeoLocator:
+    return current_app.extensions["gatehouse.geoip"]

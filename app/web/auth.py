@@ -1,0 +1,179 @@
+"""The auth boundary of every request: load the portal session, guard views, set the cookie."""
+
+import functools
+import logging
+from datetime import datetime
+
+from flask import Flask, Response, current_app, g, jsonify, redirect, request, session, url_for
+
+from app.accounts.models import User
+from app.clock import now as clock_now
+from app.extensions import db
+from app.sessions import services as sessions
+from app.sessions.codec import CookieExpired, CookieInvalid, SessionHandle, SessionStore
+from app.sessions.devices import RequestMeta, new_device_id, valid_device_id
+from app.web.htmx import client_redirect, is_htmx
+
+log = logging.getLogger("gatehouse.auth")
+
+STORE_EXTENSION_KEY = "gatehouse.session_store"
+DEVICE_COOKIE_MAX_AGE_SECONDS = 2 * 365 * 24 * 3600
+EXPIRED_REASON = "session_expired"
+
+
+def passive(view):
+    """Mark a view as background polling: it must not count as activity nor re-issue the cookie."""
+    view.gatehouse_passive = True
+    return view
+
+
+def _store() -> SessionStore:
+    return current_app.extensions[STORE_EXTENSION_KEY]
+
+
+def load_current_session() -> None:
+    """Before every request: turn the cookie into g.current_session, or into nothing."""
+    g.current_session = None
+    g.session_ended = False
+    g.cookie_action = None
+    raw = request.cookies.get(current_app.config["PORTAL_COOKIE_NAME"])
+    if raw is None or request.endpoint == "static":
+        return
+    now = clock_now()
+    try:
+        handle = _store().decode(raw, now)
+    except CookieExpired as expired:
+        log.warning("expired session cookie presented")
+        sessions.end_expired_cookie_session(expired.handle.public_id, now)
+        _end_request_session()
+        return
+    except CookieInvalid as invalid:
+        log.warning("rejected session cookie: %s", invalid)
+        g.cookie_action = "clear"
+        return
+    _check_registry(handle, raw, now)
+
+
+def _check_registry(handle: SessionHandle, raw: str, now: datetime) -> None:
+    view = current_app.view_functions.get(request.endpoint)
+    is_passive = getattr(view, "gatehouse_passive", False)
+    try:
+        state = sessions.check_session(handle.public_id, handle.user_id, now, touch=not is_passive)
+    except sessions.SessionEnded:
+        _end_request_session()
+        return
+    db.session.commit()
+    g.current_session = state
+    half_life = handle.issued_at + (handle.expires_at - handle.issued_at) / 2
+    stale_key = not _store().signed_with_current_key(raw)
+    if not is_passive and (now >= half_life or stale_key):
+        g.cookie_action = "reissue"
+
+
+def _end_request_session() -> None:
+    db.session.commit()  # the expiry, if any, is recorded even though the request goes on anonymous
+    g.session_ended = True
+    g.cookie_action = "clear"
+
+
+def write_session_cookie(response: Response) -> Response:
+    """After every request: re-issue (sliding window) or clear the portal cookie as decided."""
+    action = g.get("cookie_action")
+    if action == "reissue" and g.current_session is not None:
+        _set_portal_cookie(response, g.current_session, clock_now())
+    elif action == "clear":
+        clear_portal_cookie(response)
+    response.vary.add("Cookie")
+    return response
+
+
+def establish_session(response: Response, state: sessions.ActiveSession, device_id: str) -> None:
+    """After a successful sign-in: a new cookie, a new CSRF token, the device cookie kept."""
+    session.pop("csrf_token", None)  # rotate CSRF with the session (STYLE rule 4)
+    g.cookie_action = None
+    _set_portal_cookie(response, state, state.authenticated_at)
+    if request.cookies.get(current_app.config["DEVICE_COOKIE_NAME"]) != device_id:
+        response.set_cookie(
+            current_app.config["DEVICE_COOKIE_NAME"],
+            device_id,
+            max_age=DEVICE_COOKIE_MAX_AGE_SECONDS,
+            **_cookie_flags(),
+        )
+
+
+def _set_portal_cookie(response: Response, state: sessions.ActiveSession, now: datetime) -> None:
+    handle = SessionHandle(state.public_id, state.user_id, now, state.cookie_expiry(now))
+    # The browser keeps the cookie until the absolute expiry so an ended session can say so.
+    max_age = max(0, int((state.absolute_expires_at - now).total_seconds()))
+    response.set_cookie(
+        current_app.config["PORTAL_COOKIE_NAME"], _store().encode(handle), max_age=max_age, **_cookie_flags()
+    )
+
+
+def forget_session() -> None:
+    """After sign-out: this response clears the cookie and the request is anonymous from here on."""
+    g.current_session = None
+    g.cookie_action = "clear"
+
+
+def clear_portal_cookie(response: Response) -> None:
+    response.delete_cookie(current_app.config["PORTAL_COOKIE_NAME"], **_cookie_flags())
+
+
+def _cookie_flags() -> dict:
+    # Host-only (no Domain), Path=/: what the __Host- prefix requires.
+    return {
+        "path": "/",
+        "secure": current_app.config["SECURE_COOKIES"],
+        "httponly": True,
+        "samesite": "Lax",
+    }
+
+
+def request_meta() -> RequestMeta:
+    device_id = request.cookies.get(current_app.config["DEVICE_COOKIE_NAME"])
+    return RequestMeta(
+        ip=request.remote_addr or "unknown",
+        user_agent=request.headers.get("User-Agent", ""),
+        device_id=device_id if valid_device_id(device_id) else new_device_id(),
+    )
+
+
+def current_user() -> User | None:
+    if g.get("current_session") is None:
+        return None
+    if "current_user" not in g:
+        g.current_user = db.session.get(User, g.current_session.user_id)
+    return g.current_user
+
+
+def wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return request.is_json or best == "application/json" or request.path.startswith(("/api/", "/internal/"))
+
+
+def signed_out_response() -> Response:
+    """Where a request without a live session goes: /login, with the reason when it had one."""
+    params = {"reason": EXPIRED_REASON} if g.get("session_ended") else {}
+    if wants_json():
+        body = {"error": "login_required", "error_description": "Sign in to continue."}
+        return jsonify(body | params), 401
+    if request.method == "GET" and not is_htmx():
+        params["next"] = request.full_path.rstrip("?")
+    location = url_for("accounts.login", **params)
+    return client_redirect(location) if is_htmx() else redirect(location)
+
+
+def login_required(view):
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.get("current_session") is None:
+            return signed_out_response()
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def init_auth(app: Flask) -> None:
+    app.before_request(load_current_session)
+    app.after_request(write_session_cookie)

@@ -1,0 +1,85 @@
+"""Error answers: a page in the site's style for browsers, JSON for JSON clients, never a trace."""
+
+import logging
+
+from flask import Flask, jsonify, render_template
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException
+
+from app.extensions import db
+from app.web.auth import wants_json
+
+log = logging.getLogger("gatehouse.errors")
+
+RETRY_AFTER_UNAVAILABLE_SECONDS = 5
+# Title and sentence per status; the OAuth-style error code JSON clients receive.
+MESSAGES = {
+    400: ("Bad request", "The request could not be understood. Go back and try again.", "invalid_request"),
+    401: ("Sign-in required", "Sign in to continue.", "login_required"),
+    403: ("Not allowed", "You do not have access to this page.", "access_denied"),
+    404: ("Page not found", "There is nothing here. Check the address, or go back home.", "not_found"),
+    405: ("Method not allowed", "This address does not accept that kind of request.", "method_not_allowed"),
+    413: ("Request too large", "The request was larger than this service accepts.", "request_too_large"),
+    415: ("Unsupported type", "Send the request body as JSON.", "unsupported_media_type"),
+    429: ("Too many attempts", "Too many attempts. Wait a moment before trying again.", "rate_limited"),
+    500: ("Something went wrong", "An unexpected error occurred. It has been logged.", "server_error"),
+    503: (
+        "Temporarily unavailable",
+        "The service cannot reach its database right now. Nothing was lost; try again in a few seconds.",
+        "temporarily_unavailable",
+    ),
+}
+
+
+def error_response(status: int, description: str | None = None, headers: dict | None = None):
+    title, sentence, code = MESSAGES.get(status, MESSAGES[500])
+    if wants_json():
+        response = jsonify(error=code, error_description=description or sentence)
+    else:
+        response = render_template("errors/error.html", status=status, title=title, message=description or sentence)
+    return response, status, headers or {}
+
+
+def _http_error(exc: HTTPException):
+    headers = {}
+    if exc.code == 405 and exc.valid_methods:
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    if exc.code == 429:
+        headers["Retry-After"] = str(_retry_after(exc))
+    return error_response(exc.code or 500, headers=headers)
+
+
+def _retry_after(exc: HTTPException) -> int:
+    limit = getattr(exc, "limit", None)
+    return int(limit.limit.get_expiry()) if limit is not None else 60
+
+
+def _csrf_error(exc: CSRFError):
+    return error_response(
+        400, f"The form expired or did not come from this site ({exc.description}). Reload and try again."
+    )
+
+
+def _database_unavailable(exc: DBAPIError | PoolTimeout):
+    # DESIGN §8: fail closed with a clear 503; nothing committed is lost, the pool reconnects by itself.
+    log.error("database unavailable: %s", type(getattr(exc, "orig", None) or exc).__name__)
+    db.session.rollback()
+    return error_response(503, headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE_SECONDS)})
+
+
+def _unexpected(exc: Exception):
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
+    log.exception("unhandled error", exc_info=exc)
+    db.session.rollback()
+    return error_response(500)
+
+
+def init_errors(app: Flask) -> None:
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    for fault in (OperationalError, InterfaceError, PoolTimeout):
+        app.register_error_handler(fault, _database_unavailable)
+    app.register_error_handler(Exception, _unexpected)

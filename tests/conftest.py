@@ -1,0 +1,193 @@
+"""Fixtures: a migrated database per backend, apps on a frozen clock, and real sign-in forms."""
+
+import os
+import re
+import secrets
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask_migrate import upgrade
+
+from app import create_app
+from app.clock import FrozenClock
+from app.extensions import db
+from tests import factories
+
+IN_CI = os.environ.get("CI") == "true"
+SECRET_KEY = "test-secret-key-" + "x" * 32
+CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip a test whose service is missing, except in CI where every test must run."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: service-backed tests must run)")
+    pytest.skip(reason)
+
+
+def base_config(database_url: str, **overrides) -> dict:
+    return {
+        "TESTING": True,
+        "GATEHOUSE_ENV": "development",
+        "SECRET_KEY": SECRET_KEY,
+        "SECRET_KEY_FALLBACKS": [],
+        "DATABASE_URL": database_url,
+        "REDIS_URL": None,
+        "ARGON2_FAST": True,
+        "GEOIP_DATABASE": None,
+        "TRUSTED_PROXY_COUNT": 0,
+        **overrides,
+    }
+
+
+def _postgres_url(worker: str) -> str | None:
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        return None
+    url = sa.make_url(base).set(drivername="postgresql+psycopg")
+    name = f"gatehouse_test_{worker}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if not exists:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    test_url = url.set(database=name)
+    engine = sa.create_engine(test_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    return test_url.render_as_string(hide_password=False)
+
+
+def _migrate(url: str) -> None:
+    app = create_app(base_config(url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory, worker_id) -> dict[str, str | None]:
+    """Each backend migrated to head once per run: every test uses the migrated schema."""
+    sqlite_url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'gatehouse.db'}"
+    _migrate(sqlite_url)
+    postgres_url = _postgres_url(worker_id)
+    if postgres_url:
+        _migrate(postgres_url)
+    return {"sqlite": sqlite_url, "postgresql": postgres_url}
+
+
+@pytest.fixture(scope="session")
+def worker_id(request) -> str:
+    return getattr(request.config, "workerinput", {}).get("workerid", "main")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, database_urls) -> str:
+    url = database_urls[request.param]
+    need(url is not None, "TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+    return url
+
+
+@pytest.fixture
+def postgres_url(database_urls) -> str:
+    need(database_urls["postgresql"] is not None, "TEST_DATABASE_URL is not set: PostgreSQL tests skipped")
+    return database_urls["postgresql"]
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("REDIS_URL")
+    need(bool(url), "REDIS_URL is not set: Redis tests skipped")
+    return url
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def make_app(database_url, clock):
+    """Build apps on the test database and the shared frozen clock; empty every table afterwards."""
+    apps: list[Flask] = []
+
+    def build(**overrides) -> Flask:
+        app = create_app(base_config(database_url, CLOCK=clock, **overrides))
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps[:1]:
+        with app.app_context():
+            db.session.remove()
+            with db.engine.begin() as conn:
+                for table in reversed(db.metadata.sorted_tables):
+                    conn.execute(table.delete())
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def app_ctx(app):
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def csrf_token_from(html: str) -> str:
+    match = CSRF_PATTERN.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1) or match.group(2)
+
+
+class Auth:
+    """Sign in and out through the real forms, CSRF included."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, email=factories.OWNER_EMAIL, password=factories.PASSWORD, **headers):
+        page = self.client.get("/login", headers=headers)
+        return self.client.post(
+            "/login",
+            data={"email": email, "password": password, "csrf_token": csrf_token_from(page.text)},
+            headers=headers,
+        )
+
+    def logout(self):
+        page = self.client.get("/")
+        return self.client.post("/logout", data={"csrf_token": csrf_token_from(page.text)})
+
+
+@pytest.fixture
+def auth(client) -> Auth:
+    return Auth(client)
+
+
+@pytest.fixture
+def owner(app):
+    """The Demo-like account with an owner (and a member), committed."""
+    with app.app_context():
+        return factories.account_with_users()
+
+
+def random_suffix() -> str:
+    return secrets.token_hex(4)
