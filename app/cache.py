@@ -64,13 +64,14 @@ class InProcessCache:
 class RedisCache:
     """Redis, degrading to "always miss" while it is unreachable, and recovering by itself."""
 
-    def __init__(self, url: str, prefix: str = "gh:"):
+    def __init__(self, url: str, prefix: str = "gh:", retry_after_seconds: float = REDIS_RETRY_AFTER_SECONDS):
         self._client = redis.Redis.from_url(
             url,
             socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
             socket_connect_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
         )
         self._prefix = prefix
+        self._retry_after = retry_after_seconds
         self._down_until = 0.0
         # Deletes that failed while Redis was down: replayed before trusting Redis again,
         # so a revocation made during an outage cannot be undone by a stale entry.
@@ -96,7 +97,7 @@ class RedisCache:
             return True
 
     def _fault(self, action: str, exc: Exception) -> None:
-        self._down_until = time.monotonic() + REDIS_RETRY_AFTER_SECONDS
+        self._down_until = time.monotonic() + self._retry_after
         log.warning("redis unavailable during %s (%s): falling back to the database", action, type(exc).__name__)
 
     def get(self, key: str) -> bytes | None:
@@ -138,7 +139,11 @@ class RedisCache:
 
 def build_cache(config: dict) -> Cache:
     if config.get("REDIS_URL"):
-        return RedisCache(config["REDIS_URL"], prefix=config.get("CACHE_KEY_PREFIX", "gh:"))
+        return RedisCache(
+            config["REDIS_URL"],
+            prefix=config.get("CACHE_KEY_PREFIX", "gh:"),
+            retry_after_seconds=config.get("REDIS_RETRY_AFTER_SECONDS", REDIS_RETRY_AFTER_SECONDS),
+        )
     return InProcessCache()
 
 

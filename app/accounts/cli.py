@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from app.accounts import services
 from app.accounts.errors import AccountError
@@ -50,9 +50,11 @@ def create_account(name: str) -> None:
 @click.option("--account", "account_name", required=True, help="Name of an existing account.")
 @click.option("--email", required=True)
 @click.option("--name", required=True, help="Display name.")
-@click.option("--role", required=True, type=click.Choice(ROLES))
-@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from standard input.")
+@click.option("--role", required=True, help=f"One of: {', '.join(ROLES)}.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (required).")
 def create_user(account_name: str, email: str, name: str, role: str, password_stdin: bool) -> None:
+    if not password_stdin:
+        _fail("pass --password-stdin and type the password on standard input (never on the command line)")
     account = Account.by_name(account_name)
     if account is None:
         _fail(f"no account named {account_name!r}")
@@ -66,6 +68,7 @@ def create_user(account_name: str, email: str, name: str, role: str, password_st
 
 
 @click.command("demo")
+@with_appcontext
 def load_demo() -> None:
     """Load the demo account once; its credentials are printed now and kept in instance/."""
     path = Path(current_app.instance_path) / DEMO_CREDENTIALS_FILE

@@ -61,7 +61,7 @@ class SignedCookieStore:
         handle = _handle_from(payload)
         if handle.issued_at.timestamp() > now.timestamp() + MAX_CLOCK_SKEW_SECONDS:
             raise CookieInvalid("issued in the future")
-        if handle.expires_at <= now:
+        if now > handle.expires_at:  # same boundary as the registry: alive up to and at exp
             raise CookieExpired(handle)
         return handle
 

@@ -3,12 +3,13 @@
 from flask import Blueprint, g, jsonify
 
 from app.clock import now
-from app.web.auth import login_required, passive
+from app.web.auth import json_api, login_required, passive
 
 bp = Blueprint("sessions", __name__)
 
 
 @bp.get("/session/status")
+@json_api
 @passive
 @login_required
 def status():

@@ -19,6 +19,7 @@ log = logging.getLogger("gatehouse.auth")
 STORE_EXTENSION_KEY = "gatehouse.session_store"
 DEVICE_COOKIE_MAX_AGE_SECONDS = 2 * 365 * 24 * 3600
 EXPIRED_REASON = "session_expired"
+JSON_PATH_PREFIXES = ("/api/", "/internal/")
 
 
 def passive(view):
@@ -64,10 +65,16 @@ def _check_registry(handle: SessionHandle, raw: str, now: datetime) -> None:
         return
     db.session.commit()
     g.current_session = state
-    half_life = handle.issued_at + (handle.expires_at - handle.issued_at) / 2
-    stale_key = not _store().signed_with_current_key(raw)
-    if not is_passive and (now >= half_life or stale_key):
+    if not is_passive and _should_reissue(handle, raw, state, now):
         g.cookie_action = "reissue"
+
+
+def _should_reissue(handle: SessionHandle, raw: str, state: sessions.ActiveSession, now: datetime) -> bool:
+    """Sliding window: past half-life, and only if the new cookie lives longer (or moves to the current key)."""
+    if not _store().signed_with_current_key(raw):
+        return True
+    half_life = handle.issued_at + (handle.expires_at - handle.issued_at) / 2
+    return now >= half_life and state.cookie_expiry(now) > handle.expires_at
 
 
 def _end_request_session() -> None:
@@ -147,9 +154,18 @@ def current_user() -> User | None:
     return g.current_user
 
 
+def json_api(view):
+    """Mark a view as JSON-only: its errors, including "sign in first", are answered as JSON."""
+    view.gatehouse_json_api = True
+    return view
+
+
 def wants_json() -> bool:
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return request.is_json or best == "application/json" or request.path.startswith(("/api/", "/internal/"))
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    if getattr(view, "gatehouse_json_api", False) or request.path.startswith(JSON_PATH_PREFIXES):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return request.is_json or best == "application/json"
 
 
 def signed_out_response() -> Response:

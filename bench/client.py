@@ -1,0 +1,38 @@
+"""Sign in over HTTP the way a browser does, and hand back the portal cookie."""
+
+import re
+
+import requests
+
+from bench.errors import BenchError
+
+COOKIE_NAME = "gh_session"  # the development name: the bench serves plain http
+CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+STATUS_PATH = "/session/status"
+WARM_REQUESTS = 8
+TIMEOUT_SECONDS = 10
+
+
+def signed_in_cookie(base_url: str, email: str, password: str) -> str:
+    """Sign in, check the session answers /session/status, return the gh_session value."""
+    with requests.Session() as http:
+        page = http.get(base_url + "/login", timeout=TIMEOUT_SECONDS)
+        found = CSRF_PATTERN.search(page.text)
+        if page.status_code != 200 or found is None:
+            raise BenchError(f"GET /login: status {page.status_code}, CSRF token found: {found is not None}")
+        form = {"email": email, "password": password, "csrf_token": found.group(1)}
+        answer = http.post(base_url + "/login", data=form, allow_redirects=False, timeout=TIMEOUT_SECONDS)
+        cookie = http.cookies.get(COOKIE_NAME)
+    if answer.status_code != 303 or not cookie:
+        raise BenchError(f"POST /login: status {answer.status_code}, {COOKIE_NAME} set: {bool(cookie)}")
+    _warm(base_url, cookie)
+    return cookie
+
+
+def _warm(base_url: str, cookie: str) -> None:
+    # A new connection each time, so that both workers are likely to fill their cache.
+    for _ in range(WARM_REQUESTS):
+        answer = requests.get(base_url + STATUS_PATH, cookies={COOKIE_NAME: cookie}, timeout=TIMEOUT_SECONDS)
+        is_json = answer.headers.get("Content-Type", "").startswith("application/json")
+        if answer.status_code != 200 or not is_json or "idle_seconds_left" not in answer.json():
+            raise BenchError(f"GET {STATUS_PATH}: status {answer.status_code}, JSON: {is_json}")

@@ -1,0 +1,115 @@
+"""A small HTTP/1.1 keep-alive load generator on asyncio streams (standard library only)."""
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass, field
+
+REQUEST_TIMEOUT_SECONDS = 10.0
+RECONNECT_PAUSE_SECONDS = 0.01
+
+
+class ProtocolError(ValueError):
+    """The server's answer is not an HTTP/1.x response this generator can frame."""
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    port: int
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def request_bytes(self) -> bytes:
+        lines = [f"GET {self.path} HTTP/1.1", f"Host: {self.host}:{self.port}", "User-Agent: gatehouse-bench"]
+        lines += [f"{name}: {value}" for name, value in self.headers.items()]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+@dataclass
+class Result:
+    """Responses completed inside the measurement window; warm-up and overtime are not counted."""
+
+    window_start: float
+    window_end: float
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    def record(self, status: int, started: float, ended: float) -> None:
+        if not self.window_start <= ended <= self.window_end:
+            return
+        if 200 <= status < 300:
+            self.latencies.append(ended - started)
+        else:
+            self.errors += 1
+
+    @property
+    def requests_per_second(self) -> float:
+        """Successful (2xx) responses per second: errors never inflate the rate."""
+        return len(self.latencies) / (self.window_end - self.window_start)
+
+    def percentile_ms(self, fraction: float) -> float:
+        """Nearest-rank percentile of the 2xx latencies, in milliseconds."""
+        if not self.latencies:
+            return math.nan
+        ordered = sorted(self.latencies)
+        rank = min(len(ordered), max(1, math.ceil(fraction * len(ordered))))
+        return ordered[rank - 1] * 1000
+
+
+def run(target: Target, connections: int, seconds: float, warmup_seconds: float) -> Result:
+    """Keep `connections` connections busy for warm-up plus `seconds`; measure the last `seconds`."""
+    return asyncio.run(_run(target, connections, seconds, warmup_seconds))
+
+
+async def _run(target: Target, connections: int, seconds: float, warmup_seconds: float) -> Result:
+    start = time.perf_counter() + warmup_seconds
+    result = Result(start, start + seconds)
+    async with asyncio.timeout(warmup_seconds + seconds + 2 * REQUEST_TIMEOUT_SECONDS):
+        ramp = warmup_seconds / 2 / connections
+        await asyncio.gather(*(_connection(target, result, index * ramp) for index in range(connections)))
+    return result
+
+
+async def _connection(target: Target, result: Result, delay: float) -> None:
+    """One client connection: reconnect after a failure or a close, until the window ends."""
+    # Opening the connections one by one during warm-up lets the kernel hand them to both
+    # gunicorn workers; opened all at once, the first worker to wake up accepts every one.
+    await asyncio.sleep(delay)
+    payload = target.request_bytes()
+    while time.perf_counter() < result.window_end:
+        try:
+            await _keep_alive(target, payload, result)
+        except (OSError, EOFError, TimeoutError, ValueError, asyncio.LimitOverrunError):
+            now = time.perf_counter()
+            result.record(0, now, now)
+            await asyncio.sleep(RECONNECT_PAUSE_SECONDS)
+
+
+async def _keep_alive(target: Target, payload: bytes, result: Result) -> None:
+    reader, writer = await asyncio.open_connection(target.host, target.port)
+    try:
+        while (started := time.perf_counter()) < result.window_end:
+            writer.write(payload)
+            async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
+                status, keep_alive = await _read_response(reader)
+            result.record(status, started, time.perf_counter())
+            if not keep_alive:
+                return
+    finally:
+        writer.close()
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """Read one response framed by Content-Length; return (status, whether the connection stays open)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status_line, *header_lines = head[:-4].split(b"\r\n")
+    version, status, *_ = status_line.split(b" ", 2)
+    if not version.startswith(b"HTTP/1."):
+        raise ProtocolError(f"unexpected status line {status_line[:80]!r}")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (h.partition(b":") for h in header_lines)}
+    if b"content-length" not in headers:
+        raise ProtocolError("response without Content-Length")
+    await reader.readexactly(int(headers[b"content-length"]))
+    keep_alive = version == b"HTTP/1.1" and headers.get(b"connection", b"").lower() != b"close"
+    return int(status), keep_alive
