@@ -75,6 +75,8 @@ def _measure(running: server.Server, cookie: str, settings: Settings) -> dict[st
 
 
 def _report(best: dict[str, loadgen.Result], settings: Settings, cache: str) -> None:
+    if not best[HELLO].requests_per_second:
+        raise BenchError("no successful hello-world response: nothing to compare against")
     ratio = best[STATUS].requests_per_second / best[HELLO].requests_per_second
     setup = [
         f"- server: {server.DESCRIPTION}, cache: {cache}",

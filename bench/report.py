@@ -40,6 +40,7 @@ def machine_info() -> list[str]:
         f"- nproc: {len(os.sched_getaffinity(0))} (cpu_count {os.cpu_count()})",
         f"- python: {platform.python_version()} ({platform.python_implementation()})",
         f"- platform: {platform.platform()}",
+        "- load average (1, 5, 15 min) at the end: {:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg()),
     ]
 
 

@@ -7,18 +7,36 @@ from flask import Flask
 from app.clock import now
 
 
-def ago(moment: datetime, reference: datetime) -> str:
-    seconds = int((reference - moment).total_seconds())
-    if seconds < 60:
-        return "just now"
-    for unit_seconds, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+UNITS = ((86400, "d"), (3600, "h"), (60, "min"))
+
+
+def _span(seconds: int) -> str | None:
+    for unit_seconds, unit in UNITS:
         if seconds >= unit_seconds:
-            return f"{seconds // unit_seconds} {unit} ago"
-    return "just now"
+            return f"{seconds // unit_seconds} {unit}"
+    return None
+
+
+def ago(moment: datetime, reference: datetime) -> str:
+    """ "3 min ago", "2 d ago"; "just now" under a minute."""
+    span = _span(int((reference - moment).total_seconds()))
+    return f"{span} ago" if span else "just now"
+
+
+def until(moment: datetime, reference: datetime) -> str:
+    """ "in 12 h", "in 4 min"; "in under a minute"."""
+    span = _span(int((moment - reference).total_seconds()))
+    return f"in {span}" if span else "in under a minute"
+
+
+def exact(moment: datetime) -> str:
+    return moment.strftime("%a %d %b %Y, %H:%M UTC")
 
 
 def init_templating(app: Flask) -> None:
     app.jinja_env.filters["ago"] = ago
+    app.jinja_env.filters["until"] = until
+    app.jinja_env.filters["exact"] = exact
     app.jinja_env.globals["now"] = now
     if app.config.get("TESTING"):
         from jinja2 import StrictUndefined
