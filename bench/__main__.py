@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
+        seconds, connections = os.environ.get("BENCH_SECONDS", "5"), os.environ.get("BENCH_CONNECTIONS", "16")
         try:
-            settings = cls(float(os.environ.get("BENCH_SECONDS", "5")), int(os.environ.get("BENCH_CONNECTIONS", "16")))
+            settings = cls(float(seconds), int(connections))
         except ValueError as exc:
             raise BenchError(f"BENCH_SECONDS / BENCH_CONNECTIONS: {exc}") from exc
         if not (0 < settings.seconds <= 600 and 0 < settings.connections <= 1024):
@@ -33,6 +35,8 @@ class Settings:
 
 
 def main() -> int:
+    # A plain `kill` must also reach the finally blocks that stop gunicorn.
+    signal.signal(signal.SIGTERM, _interrupt)
     directory = Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))
     try:
         _bench(Settings.from_env(), directory)
@@ -47,7 +51,12 @@ def main() -> int:
     return 0  # a missed target is a result, not a failure
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _bench(settings: Settings, directory: Path) -> None:
+    load_before = report.load_average()
     bench = instance.create(directory)
     print(f"cache: {bench.cache}")
     log_path = directory / "gunicorn.log"
@@ -56,14 +65,17 @@ def _bench(settings: Settings, directory: Path) -> None:
         best = _measure(running, cookie, settings)
         if any(result.errors for result in best.values()):
             print(f"errors under load; gunicorn log tail:\n{server.log_tail(log_path)}", file=sys.stderr)
-    _report(best, settings, bench.cache)
+    context = [f"- load average before the run (1, 5, 15 min): {load_before}", f"- cache: {bench.cache}"]
+    _report(best, settings, context)
 
 
 def _measure(running: server.Server, cookie: str, settings: Settings) -> dict[str, loadgen.Result]:
     """Interleave hello and status rounds against drift; keep each request's best round (highest req/s)."""
     targets = {
         HELLO: loadgen.Target(running.host, running.port, "/__bench/hello"),
-        STATUS: loadgen.Target(running.host, running.port, client.STATUS_PATH, {"Cookie": f"gh_session={cookie}"}),
+        STATUS: loadgen.Target(
+            running.host, running.port, client.STATUS_PATH, {"Cookie": f"{client.COOKIE_NAME}={cookie}"}
+        ),
     }
     rounds: dict[str, list[loadgen.Result]] = {label: [] for label in targets}
     for number in range(1, ROUNDS + 1):
@@ -74,12 +86,13 @@ def _measure(running: server.Server, cookie: str, settings: Settings) -> dict[st
     return {label: max(results, key=lambda r: r.requests_per_second) for label, results in rounds.items()}
 
 
-def _report(best: dict[str, loadgen.Result], settings: Settings, cache: str) -> None:
+def _report(best: dict[str, loadgen.Result], settings: Settings, context: list[str]) -> None:
     if not best[HELLO].requests_per_second:
         raise BenchError("no successful hello-world response: nothing to compare against")
     ratio = best[STATUS].requests_per_second / best[HELLO].requests_per_second
     setup = [
-        f"- server: {server.DESCRIPTION}, cache: {cache}",
+        *context,
+        f"- server: {server.DESCRIPTION}",
         f"- load: {settings.connections} keep-alive connections, {WARMUP_SECONDS:.0f} s warm-up + "
         f"{settings.seconds:g} s per round, hello/status interleaved, best of {ROUNDS} rounds (highest req/s)",
     ]

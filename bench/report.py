@@ -40,8 +40,12 @@ def machine_info() -> list[str]:
         f"- nproc: {len(os.sched_getaffinity(0))} (cpu_count {os.cpu_count()})",
         f"- python: {platform.python_version()} ({platform.python_implementation()})",
         f"- platform: {platform.platform()}",
-        "- load average (1, 5, 15 min) at the end: {:.2f}, {:.2f}, {:.2f}".format(*os.getloadavg()),
     ]
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: taken before the run, they show a busy machine."""
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def save(setup: list[str], body: str) -> Path:

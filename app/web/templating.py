@@ -6,7 +6,6 @@ from flask import Flask
 
 from app.clock import now
 
-
 UNITS = ((86400, "d"), (3600, "h"), (60, "min"))
 
 
