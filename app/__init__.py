@@ -44,12 +44,11 @@ def setup_config(app: Flask, overrides: dict | None) -> None:
 def setup_extensions(app: Flask) -> None:
     from app.sessions.codec import SignedCookieStore
     from app.sessions.devices import GeoLocator
-    from app.web.auth import STORE_EXTENSION_KEY
+    from app.web.auth import STORE_EXTENSION_KEY, init_auth
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
-    limiter.init_app(app)
     install_commit_hooks(FlaskSQLAlchemySession)
     app.extensions[CLOCK_EXTENSION_KEY] = app.config.get("CLOCK") or SystemClock()
     app.extensions[CACHE_EXTENSION_KEY] = app.config.get("CACHE") or build_cache(app.config)
@@ -58,27 +57,30 @@ def setup_extensions(app: Flask) -> None:
         app.config["SECRET_KEY"], app.config["SECRET_KEY_FALLBACKS"]
     )
     app.extensions["gatehouse.geoip"] = GeoLocator(app.config["GEOIP_DATABASE"])
+    # The session is loaded before the rate limiter runs, so limits can be keyed on the signed-in user.
+    init_auth(app)
+    limiter.init_app(app)
     if app.config["TRUSTED_PROXY_COUNT"]:
         count = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
 
 def setup_blueprints(app: Flask) -> None:
+    from app.accounts import security_views
     from app.accounts import views as accounts
     from app.sessions import views as sessions
 
     app.register_blueprint(accounts.bp)
     app.register_blueprint(sessions.bp)
+    app.register_blueprint(security_views.bp)
 
 
 def setup_request_pipeline(app: Flask) -> None:
     from app.security.headers import init_headers
-    from app.web.auth import init_auth
     from app.web.errors import init_errors
     from app.web.templating import init_templating
 
     init_templating(app)
-    init_auth(app)
     init_errors(app)
     init_headers(app)
 

@@ -46,6 +46,7 @@ def from_environment(instance_path: str) -> dict:
         "SESSION_ABSOLUTE_MINUTES_MIN": _env_int("SESSION_ABSOLUTE_MINUTES_MIN", 60),
         "SESSION_ABSOLUTE_MINUTES_MAX": _env_int("SESSION_ABSOLUTE_MINUTES_MAX", 43200),
         "SESSION_CACHE_TTL_SECONDS": _env_int("SESSION_CACHE_TTL_SECONDS", 60),
+        "FRESH_AUTH_MINUTES": _env_int("FRESH_AUTH_MINUTES", 10),
         "LOGIN_RATE_LIMIT_PER_IP": os.environ.get("LOGIN_RATE_LIMIT_PER_IP", "20 per minute"),
         "LOGIN_RATE_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_RATE_LIMIT_PER_ACCOUNT", "5 per minute;20 per hour"),
     }

@@ -56,7 +56,8 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 
 def _bench(settings: Settings, directory: Path) -> None:
-    load_before = report.load_average()
+    # Taken before the run: what was measured, and how busy the machine already was.
+    context = [f"- code: {report.code_version()}", f"- load average before the run: {report.load_average()}"]
     bench = instance.create(directory)
     print(f"cache: {bench.cache}")
     log_path = directory / "gunicorn.log"
@@ -65,8 +66,7 @@ def _bench(settings: Settings, directory: Path) -> None:
         best = _measure(running, cookie, settings)
         if any(result.errors for result in best.values()):
             print(f"errors under load; gunicorn log tail:\n{server.log_tail(log_path)}", file=sys.stderr)
-    context = [f"- load average before the run (1, 5, 15 min): {load_before}", f"- cache: {bench.cache}"]
-    _report(best, settings, context)
+    _report(best, settings, [*context, f"- cache: {bench.cache}"])
 
 
 def _measure(running: server.Server, cookie: str, settings: Settings) -> dict[str, loadgen.Result]:

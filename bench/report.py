@@ -2,6 +2,7 @@
 
 import os
 import platform
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from bench.loadgen import Result
 
 RESULTS_FILE = Path(__file__).resolve().parent / "results" / "latest.md"
 TARGET_RATIO = 0.6
+GIT = {"cwd": RESULTS_FILE.parent.parent, "capture_output": True, "text": True, "timeout": 10}
 HEADER = "| request | req/s | p50 ms | p99 ms | errors | ratio to hello |\n|---|---:|---:|---:|---:|---:|"
 
 
@@ -41,6 +43,16 @@ def machine_info() -> list[str]:
         f"- python: {platform.python_version()} ({platform.python_implementation()})",
         f"- platform: {platform.platform()}",
     ]
+
+
+def code_version() -> str:
+    """The commit measured, flagged when the working tree differs from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], **GIT).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], **GIT).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (git unavailable)"
+    return f"{head or 'unknown'}{' + uncommitted changes' if dirty else ''}"
 
 
 def load_average() -> str:

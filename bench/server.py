@@ -36,7 +36,9 @@ def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[Server]:
     """Serve bench.bench_app:app until the block ends, however it ends."""
     server = Server(HOST, _free_port())
     command = [str(BIN / "gunicorn"), "--worker-class", "gthread", "--workers", str(WORKERS)]
-    command += ["--threads", str(THREADS), "--bind", f"{server.host}:{server.port}", "bench.bench_app:app"]
+    command += ["--threads", str(THREADS), "--bind", f"{server.host}:{server.port}"]
+    # Without this, gunicorn takes over ~/.gunicorn/gunicorn.ctl, which a `make run` server may own.
+    command += ["--no-control-socket", "bench.bench_app:app"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -1,20 +1,28 @@
-"""Sign in, sign out, and the signed-in home page."""
+"""Sign in, sign out, the home page, re-authentication and the password page."""
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
 from app.accounts import services
-from app.accounts.errors import InvalidCredentials
-from app.accounts.forms import LoginForm
+from app.accounts.errors import AccountError, InvalidCredentials
+from app.accounts.forms import LoginForm, PasswordChangeForm, ReauthenticateForm
 from app.clock import now
 from app.extensions import db, limiter
-from app.security.ratelimit import failed_attempt, login_account_key
+from app.security.ratelimit import failed_attempt, login_account_key, session_user_key
 from app.security.redirects import safe_next
 from app.sessions.services import ActiveSession
-from app.web.auth import EXPIRED_REASON, current_user, establish_session, forget_session, login_required, request_meta
+from app.web.auth import (
+    EXPIRED_REASON,
+    current_user,
+    establish_session,
+    forget_session,
+    login_required,
+    request_meta,
+)
 
 bp = Blueprint("accounts", __name__)
 
 GENERIC_FAILURE = "Invalid email or password."
+WRONG_PASSWORD = "That is not your current password."  # noqa: S105 (a message, not a secret)
 
 
 def _ip_limit() -> str:
@@ -62,3 +70,47 @@ def logout():
 @login_required
 def home():
     return render_template("home/index.html", user=current_user(), session=g.current_session)
+
+
+@bp.route("/account/reauthenticate", methods=["GET", "POST"])
+@login_required
+@limiter.limit(_account_limit, methods=["POST"], key_func=session_user_key, deduct_when=failed_attempt)
+def reauthenticate():
+    form = ReauthenticateForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        try:
+            services.confirm_password(current_user(), form.password.data, g.current_session, now(), request.remote_addr)
+        except InvalidCredentials:
+            form.password.errors.append(WRONG_PASSWORD)
+        db.session.commit()
+        if not form.errors:
+            return redirect(safe_next(form.next.data, url_for("accounts.home")), 303)
+    return render_template("accounts/reauthenticate.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+@limiter.limit(_account_limit, methods=["POST"], key_func=session_user_key, deduct_when=failed_attempt)
+def password():
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        try:
+            ended = services.change_password(
+                current_user(), form.current_password.data, form.new_password.data, g.current_session.id, now(),
+                request.remote_addr,
+            )  # fmt: skip
+        except InvalidCredentials:
+            form.current_password.errors.append(WRONG_PASSWORD)
+        except AccountError as exc:
+            form.new_password.errors.append(str(exc))
+        db.session.commit()
+        if not form.errors:
+            flash(f"Password changed. {_signed_out_sentence(ended)}", "success")
+            return redirect(url_for("accounts.password"), 303)
+    return render_template("accounts/password.html", form=form, user=current_user()), 400 if form.errors else 200
+
+
+def _signed_out_sentence(count: int) -> str:
+    if count == 0:
+        return "No other device was signed in."
+    return f"Signed out {count} other device{'s' if count != 1 else ''}."

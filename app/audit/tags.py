@@ -6,7 +6,13 @@ from enum import StrEnum
 class EventTag(StrEnum):
     SIGN_IN_SUCCESS = "account:sign_in:success"
     SIGN_IN_FAILURE = "account:sign_in:failure"
+    REAUTHENTICATE = "account:sign_in:reauthenticate"
+    PASSWORD_CHANGE = "account:password:change"  # noqa: S105 (an audit tag, not a secret)
     SIGN_OUT = "session:device:sign_out"
     SESSION_EXPIRED = "session:device:expire"
+    DEVICE_SIGN_OUT = "session:device:revoke"
+    DEVICES_SIGN_OUT_OTHERS = "session:devices:revoke_others"
+    ACCOUNT_SESSIONS_REVOKE = "session:account:revoke"
+    POLICY_CHANGE = "account:session_policy:change"
     ACCOUNT_CREATE = "admin:account:create"
     USER_CREATE = "admin:user:create"

@@ -19,3 +19,10 @@ def login_account_key() -> str:
 def failed_attempt(response) -> bool:
     """Only failed sign-ins count: a successful one answers 303."""
     return response.status_code != 303
+
+
+def session_user_key() -> str:
+    """Password checks made while signed in count per user, whatever the address."""
+    from flask import g
+
+    return f"user:{g.current_session.user_id}"

@@ -47,6 +47,24 @@ def device_name(user_agent: str) -> str:
     return browser or system or UNKNOWN_DEVICE
 
 
+@lru_cache(maxsize=2048)
+def agent_details(user_agent: str) -> str:
+    """ "Chrome 124 · Mac OS X 10.15": the browser and system with their versions, for the devices list."""
+    if not user_agent or not user_agent.strip():
+        return "No browser details were sent"
+    result = parse(user_agent[:MAX_USER_AGENT_LENGTH])
+    parts = [_versioned(result.user_agent, depth=1), _versioned(result.os, depth=2)]
+    parts = [part for part in parts if part]
+    return " · ".join(parts) or "Unrecognised browser"
+
+
+def _versioned(part, depth: int) -> str | None:
+    if part is None or part.family in (None, "Other"):
+        return None
+    version = ".".join(v for v in (part.major, part.minor)[:depth] if v)
+    return f"{part.family} {version}".strip()
+
+
 class GeoLocator:
     """City and country from a MaxMind database, when one is configured."""
 

@@ -39,6 +39,43 @@ class UserSession(db.Model):
         return db.session.scalar(select(cls).where(cls.public_id == public_id))
 
     @classmethod
+    def name_of(cls, session_id: int) -> str:
+        return db.session.scalar(select(cls.device_name).where(cls.id == session_id))
+
+    @classmethod
+    def live_for_user(cls, user_id: int, now: datetime) -> list["UserSession"]:
+        """A user's sessions that are neither ended nor past an expiry, most recently active first."""
+        return list(db.session.scalars(cls._live(now).where(cls.user_id == user_id).order_by(cls.last_used_at.desc())))
+
+    @classmethod
+    def live_in_account(cls, account_id: int, now: datetime) -> list["UserSession"]:
+        return list(db.session.scalars(cls._live(now).where(cls.user_id.in_(cls._account_user_ids(account_id)))))
+
+    @classmethod
+    def _live(cls, now: datetime):
+        # The app clock is bound as a parameter: database time never decides expiry (catalogue #43).
+        return select(cls).where(cls.revoked_at.is_(None), cls.idle_expires_at >= now, cls.absolute_expires_at >= now)
+
+    @staticmethod
+    def _account_user_ids(account_id: int):
+        return select(User.id).where(User.account_id == account_id).scalar_subquery()
+
+    @classmethod
+    def in_account(cls, account_id: int):
+        """Criterion: sessions of any user of the account (for one-statement bulk revocation)."""
+        return cls.user_id.in_(cls._account_user_ids(account_id))
+
+    @classmethod
+    def reset_windows(cls, rows: list[dict]) -> None:
+        """Bulk UPDATE by primary key (one executemany): new policy windows for live sessions."""
+        if rows:
+            db.session.execute(update(cls), rows)
+
+    @classmethod
+    def mark_authenticated(cls, session_id: int, at: datetime) -> None:
+        db.session.execute(update(cls).where(cls.id == session_id).values(authenticated_at=at))
+
+    @classmethod
     def record_activity(cls, session_id: int, at: datetime, idle_expires_at: datetime, not_after: datetime) -> bool:
         """Move activity forward once; concurrent requests of the same minute write only once."""
         result = db.session.execute(
@@ -59,3 +96,11 @@ class UserSession(db.Model):
             .execution_options(synchronize_session=False)
         )
         return [tuple(row) for row in result]
+
+
+def users_with_live_sessions(account_id: int, now: datetime) -> list[User]:
+    """Users of an account signed in on at least one device, by name."""
+    live = UserSession._live(now).with_only_columns(UserSession.user_id).where(UserSession.user_id == User.id)
+    return list(
+        db.session.scalars(select(User).where(User.account_id == account_id, live.exists()).order_by(User.name))
+    )

@@ -189,22 +189,47 @@ def _record_activity(state: ActiveSession, now: datetime, *, force: bool = False
     not_after = now if force else now - ACTIVITY_WRITE_INTERVAL
     if not UserSession.record_activity(state.id, now, idle_expires, not_after=not_after):
         return state
-    key = CACHE_KEY_PREFIX + state.public_id
-    after_commit(db.session(), lambda: cache().delete(key))
+    forget_cached([state.public_id])
     return ActiveSession(**{**asdict(state), "last_used_at": now, "idle_expires_at": idle_expires})
 
 
-def _end_ids(ids: list[int], reason: str, now: datetime, *, tag: EventTag, ip: str | None = None) -> list:
-    ended = UserSession.end_where(UserSession.id.in_(ids), at=now, reason=reason)
-    for session_id, public_id, user_id in ended:
-        audit.record(tag, user_id=user_id, session_id=session_id, ip=ip, reason=reason)
-        _tombstone_after_commit(public_id)
+def end_sessions(*criteria, reason: str, now: datetime) -> list[tuple[int, str, int]]:
+    """End every live session matching criteria in one statement; the one path every sign-out takes.
+
+    Returns (id, public_id, user_id) of the sessions ended; their cache entries become tombstones
+    once the transaction commits.
+    """
+    ended = UserSession.end_where(*criteria, at=now, reason=reason)
+    keys = [CACHE_KEY_PREFIX + public_id for _, public_id, _ in ended]
+    if keys:
+        after_commit(db.session(), lambda: _write_tombstones(keys))
     return ended
 
 
-def _tombstone_after_commit(public_id: str) -> None:
-    key = CACHE_KEY_PREFIX + public_id
-    after_commit(db.session(), lambda: cache().set(key, TOMBSTONE, _cache_ttl()))
+def _end_ids(ids: list[int], reason: str, now: datetime, *, tag: EventTag, ip: str | None = None) -> list:
+    ended = end_sessions(UserSession.id.in_(ids), reason=reason, now=now)
+    for session_id, _public_id, user_id in ended:
+        audit.record(tag, user_id=user_id, session_id=session_id, ip=ip, reason=reason)
+    return ended
+
+
+def forget_cached(public_ids: list[str]) -> None:
+    """Drop these sessions from the cache once the transaction commits; the next request reads the database."""
+    keys = [CACHE_KEY_PREFIX + public_id for public_id in public_ids]
+    if keys:
+        after_commit(db.session(), lambda: [cache().delete(key) for key in keys])
+
+
+def mark_reauthenticated(state: ActiveSession, now: datetime) -> None:
+    """The user proved their password again on this device (freshness for sensitive actions)."""
+    UserSession.mark_authenticated(state.id, now)
+    forget_cached([state.public_id])
+
+
+def _write_tombstones(keys: list[str]) -> None:
+    store, ttl = cache(), _cache_ttl()
+    for key in keys:
+        store.set(key, TOMBSTONE, ttl)
 
 
 def _cache_ttl() -> int:

@@ -2,9 +2,9 @@
 
 import functools
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from flask import Flask, Response, current_app, g, jsonify, redirect, request, session, url_for
+from flask import Flask, Response, abort, current_app, g, jsonify, redirect, request, session, url_for
 
 from app.accounts.models import User
 from app.clock import now as clock_now
@@ -186,6 +186,45 @@ def login_required(view):
         if g.get("current_session") is None:
             return signed_out_response()
         return view(*args, **kwargs)
+
+    return wrapped
+
+
+def owner_required(view):
+    """Owners only: members get 403 (JSON for the API), the same as any forbidden page."""
+
+    @functools.wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not current_user().is_owner:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def is_fresh() -> bool:
+    """Signed in (or re-entered the password) on this device within the freshness window."""
+    window = timedelta(minutes=current_app.config["FRESH_AUTH_MINUTES"])
+    return clock_now() - g.current_session.authenticated_at <= window
+
+
+def reauthenticate_url(next_url: str) -> str:
+    return url_for("accounts.reauthenticate", next=next_url)
+
+
+def fresh_auth_required(view):
+    """Sensitive actions (ASVS 5.0 7.5.1): an old sign-in must enter the password again first."""
+
+    @functools.wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if is_fresh():
+            return view(*args, **kwargs)
+        target = reauthenticate_url(request.path)
+        if wants_json():
+            return jsonify(error="reauthentication_required", error_description="Enter your password again."), 403
+        return client_redirect(target) if is_htmx() else redirect(target, 303)
 
     return wrapped
 

@@ -5,6 +5,8 @@ from datetime import datetime
 from flask import Flask
 
 from app.clock import now
+from app.sessions.devices import agent_details
+from app.web.auth import current_user
 
 UNITS = ((86400, "d"), (3600, "h"), (60, "min"))
 
@@ -37,6 +39,8 @@ def init_templating(app: Flask) -> None:
     app.jinja_env.filters["until"] = until
     app.jinja_env.filters["exact"] = exact
     app.jinja_env.globals["now"] = now
+    app.jinja_env.globals["current_user"] = current_user
+    app.jinja_env.filters["agent_details"] = agent_details
     if app.config.get("TESTING"):
         from jinja2 import StrictUndefined
 

@@ -1,2 +1,134 @@
-// Gatehouse's only hand-written script. Pages work without it; it adds comfort, not function.
-"use strict";
+// Gatehouse's only hand-written script. Every page works without it: it turns confirmation pages into
+// modals, enables the Custom policy inputs, and shows the expiry banner.
+(function () {
+  "use strict";
+
+  const WARN_SECONDS = 5 * 60;
+  const POLL_MILLISECONDS = 30 * 1000;
+  const DISMISSED_KEY = "gatehouse.dismissed-expiry";
+
+  // --- Confirmation dialogs: a link with data-opens="<dialog id>" opens it instead of navigating. ---
+  document.addEventListener("click", function (event) {
+    const trigger = event.target.closest("[data-opens]");
+    if (trigger) {
+      const dialog = document.getElementById(trigger.dataset.opens);
+      if (dialog && typeof dialog.showModal === "function") {
+        event.preventDefault();
+        dialog.returnFocusId = trigger.dataset.opens;
+        dialog.showModal();
+      }
+      return;
+    }
+    const closer = event.target.closest("[data-close-dialog]");
+    if (closer) {
+      closer.closest("dialog").close();
+    }
+  });
+
+  // Focus goes back to the button that opened the dialog (Escape and Cancel alike).
+  document.addEventListener("close", function (event) {
+    const dialog = event.target;
+    if (!(dialog instanceof HTMLDialogElement) || !dialog.returnFocusId) return;
+    const trigger = document.querySelector('[data-opens="' + dialog.returnFocusId + '"]');
+    if (trigger) trigger.focus();
+  }, true);
+
+  // After htmx replaces a region, move focus to its heading so keyboard and screen-reader users follow.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    const target = event.detail.target && event.detail.target.isConnected
+      ? event.detail.target
+      : document.getElementById(event.detail.target.id);
+    const heading = target && target.querySelector("[data-focus-after-swap]");
+    if (heading) heading.focus();
+    syncPolicyForms();
+  });
+
+  // --- Policy card: Custom's minute inputs are editable only when Custom is chosen. ---
+  function syncPolicyForms() {
+    document.querySelectorAll("[data-policy-form]").forEach(function (form) {
+      const custom = form.querySelector('input[name="preset"][value="custom"]');
+      form.querySelectorAll('input[name="idle_minutes"], input[name="absolute_minutes"]').forEach(function (input) {
+        input.disabled = !(custom && custom.checked);
+      });
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.name === "preset") syncPolicyForms();
+  });
+  syncPolicyForms();
+
+  // --- Expiry banner: from 5 minutes before the nearer expiry; polling is not activity. ---
+  const banner = document.getElementById("expiry-banner");
+  if (!banner) return;
+  let state = null;
+
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"];
+    } catch (error) {
+      return "";
+    }
+  }
+
+  function goToExpired() {
+    window.location.assign(banner.dataset.expiredUrl);
+  }
+
+  function receive(response) {
+    if (response.status === 401) return goToExpired();
+    if (!response.ok) return null;
+    return response.json().then(function (status) {
+      state = { status: status, receivedAt: Date.now() };
+      render();
+    });
+  }
+
+  function poll() {
+    fetch(banner.dataset.statusUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(receive)
+      .catch(function () { /* offline: try again at the next poll */ });
+  }
+
+  function secondsLeft(field) {
+    return state.status[field] - Math.floor((Date.now() - state.receivedAt) / 1000);
+  }
+
+  function describe(seconds) {
+    if (seconds >= 60) return Math.ceil(seconds / 60) + " min";
+    return Math.max(seconds, 0) + " s";
+  }
+
+  function render() {
+    if (!state) return;
+    const idle = secondsLeft("idle_seconds_left");
+    const absolute = secondsLeft("absolute_seconds_left");
+    if (Math.min(idle, absolute) <= 0) return poll();  // the server decides; a 401 goes to /login
+    const kind = absolute <= idle ? "absolute" : "idle";
+    const left = Math.min(idle, absolute);
+    const expiry = kind + ":" + state.status[kind + "_expires_at"];
+    const show = left <= WARN_SECONDS && sessionStorage.getItem(DISMISSED_KEY) !== expiry;
+    banner.querySelectorAll("[data-kind]").forEach(function (notice) {
+      const visible = show && notice.dataset.kind === kind;
+      notice.hidden = !visible;
+      if (visible) notice.querySelector("[data-countdown]").textContent = describe(left);
+    });
+    banner.dataset.expiry = expiry;
+  }
+
+  banner.addEventListener("click", function (event) {
+    if (event.target.closest("[data-dismiss]")) {
+      sessionStorage.setItem(DISMISSED_KEY, banner.dataset.expiry);
+      render();
+    } else if (event.target.closest("[data-extend]")) {
+      fetch(banner.dataset.extendUrl, {
+        method: "POST",
+        headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+        credentials: "same-origin",
+      }).then(receive);
+    }
+  });
+
+  poll();
+  window.setInterval(poll, POLL_MILLISECONDS);
+  window.setInterval(render, 1000);
+})();

@@ -1,0 +1,114 @@
+"""The owner's session-security card: the account's policy and who is signed in (DESIGN §4)."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from app.accounts.models import Account, User
+from app.audit import services as audit
+from app.audit.tags import EventTag
+from app.sessions.models import UserSession, users_with_live_sessions
+from app.sessions.policy import PRESET_CUSTOM, PolicyBounds, SessionPolicy
+from app.sessions.services import forget_cached, policy_settings
+
+POLICY_FIELDS = ("idle_minutes", "absolute_minutes")
+
+
+class PolicyInvalid(ValueError):
+    """Per-field messages; nothing was saved."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("invalid session policy")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class SecurityOverview:
+    idle_override: int | None
+    absolute_override: int | None
+    effective: SessionPolicy
+    preset: str
+    presets: dict[str, SessionPolicy]
+    bounds: PolicyBounds
+    active_users: list[User]
+
+
+def overview(account: Account, now: datetime) -> SecurityOverview:
+    settings = policy_settings()
+    effective = settings.effective(account.idle_minutes, account.absolute_minutes)
+    return SecurityOverview(
+        idle_override=account.idle_minutes,
+        absolute_override=account.absolute_minutes,
+        effective=effective,
+        preset=settings.preset_name(effective),
+        presets=settings.presets(),
+        bounds=settings.bounds,
+        active_users=users_with_live_sessions(account.id, now),
+    )
+
+
+def update_policy(
+    account: Account, idle: int | None, absolute: int | None, *, apply_now: bool, actor: User, now: datetime
+) -> int:
+    """Set the overrides (None = system default), checked against the effective values.
+
+    Returns how many signed-in sessions were recomputed (0 unless apply_now).
+    """
+    settings = policy_settings()
+    errors = settings.validate(*_effective_raw(settings.default, idle, absolute))
+    if errors:
+        raise PolicyInvalid(errors)
+    old = settings.effective(account.idle_minutes, account.absolute_minutes)
+    account.idle_minutes, account.absolute_minutes = idle, absolute
+    new = settings.effective(idle, absolute)
+    recomputed = _apply_to_live_sessions(account.id, new, now) if apply_now else 0
+    audit.record(
+        EventTag.POLICY_CHANGE,
+        user_id=actor.id,
+        account_id=account.id,
+        old={"idle_minutes": old.idle_minutes, "absolute_minutes": old.absolute_minutes},
+        new={"idle_minutes": new.idle_minutes, "absolute_minutes": new.absolute_minutes},
+        applied_to_signed_in=recomputed,
+    )
+    return recomputed
+
+
+def overrides_for_preset(preset: str, idle: int | None, absolute: int | None) -> tuple[int | None, int | None]:
+    """Strict and Custom store their minutes; Standard (the system default) clears the overrides."""
+    if preset == PRESET_CUSTOM:
+        missing = {
+            f: "Enter a whole number of minutes."
+            for f, v in zip(POLICY_FIELDS, (idle, absolute), strict=True)
+            if v is None
+        }
+        if missing:
+            raise PolicyInvalid(missing)
+        return idle, absolute
+    settings = policy_settings()
+    chosen = settings.presets()[preset]
+    return (None, None) if chosen == settings.default else (chosen.idle_minutes, chosen.absolute_minutes)
+
+
+def _effective_raw(default: SessionPolicy, idle, absolute) -> tuple:
+    return (
+        default.idle_minutes if idle is None else idle,
+        default.absolute_minutes if absolute is None else absolute,
+    )
+
+
+def _apply_to_live_sessions(account_id: int, policy: SessionPolicy, now: datetime) -> int:
+    """Recompute each signed-in session's windows from its own start; over-age ones end at their next request."""
+    sessions = UserSession.live_in_account(account_id, now)
+    UserSession.reset_windows([_windows(session, policy) for session in sessions])
+    forget_cached([session.public_id for session in sessions])
+    return len(sessions)
+
+
+def _windows(session: UserSession, policy: SessionPolicy) -> dict:
+    absolute = session.created_at + timedelta(minutes=policy.absolute_minutes)
+    idle = min(session.last_used_at + timedelta(minutes=policy.idle_minutes), absolute)
+    return {
+        "id": session.id,
+        "idle_minutes": policy.idle_minutes,
+        "idle_expires_at": idle,
+        "absolute_expires_at": absolute,
+    }

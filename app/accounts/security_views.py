@@ -1,0 +1,175 @@
+"""The owner's session-security page and its JSON API (DESIGN §4, §7)."""
+
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
+
+from app.accounts import security
+from app.accounts.forms import PolicyForm
+from app.clock import now
+from app.extensions import db
+from app.sessions import revocation
+from app.web.auth import current_user, forget_session, json_api, owner_required
+from app.web.htmx import is_htmx
+
+bp = Blueprint("security", __name__)
+
+SIGNED_OUT_PAUSE_SECONDS = 3
+
+
+def _context(form: PolicyForm | None = None, notice: str | None = None) -> dict:
+    user = current_user()
+    view = security.overview(user.account, now())
+    if form is None:
+        form = PolicyForm(
+            preset=view.preset,
+            idle_minutes=str(view.effective.idle_minutes),
+            absolute_minutes=str(view.effective.absolute_minutes),
+        )
+    return {"overview": view, "form": form, "user": user, "notice": notice}
+
+
+@bp.get("/account/security")
+@owner_required
+def page():
+    return render_template("security/index.html", **_context())
+
+
+@bp.post("/account/security/policy")
+@owner_required
+def save_policy():
+    form = PolicyForm()
+    notice = None
+    if form.validate_on_submit():
+        try:
+            idle, absolute = security.overrides_for_preset(form.preset.data, *form.custom_minutes())
+            recomputed = security.update_policy(
+                current_user().account, idle, absolute, apply_now=form.apply_now.data, actor=current_user(), now=now()
+            )
+        except security.PolicyInvalid as invalid:
+            for field, message in invalid.errors.items():
+                getattr(form, field).errors.append(message)
+        else:
+            db.session.commit()
+            notice = "Saved." + (f" Applied to {recomputed} signed-in session(s)." if form.apply_now.data else "")
+    status = 422 if form.errors else 200
+    if is_htmx():
+        return render_template("security/_policy_card.html", **_context(form, notice)), status
+    if notice:
+        flash(notice, "success")
+        return redirect(url_for("security.page"), 303)
+    return render_template("security/index.html", **_context(form)), status
+
+
+@bp.route("/account/security/revoke/<scope>", methods=["GET", "POST"])
+@owner_required
+def revoke(scope: str):
+    if scope not in revocation.SCOPES:
+        abort(404)
+    if request.method == "GET":  # the confirmation page used without JavaScript
+        return render_template("security/confirm_revoke.html", scope=scope)
+    count = _revoke(scope)
+    db.session.commit()
+    if scope == revocation.SCOPE_ALL:
+        forget_session()
+        return render_template("security/signed_out.html", count=count, pause=SIGNED_OUT_PAUSE_SECONDS)
+    flash(f"Signed out {count} session{'s' if count != 1 else ''}. Only this device stays signed in.", "success")
+    return redirect(url_for("security.page"), 303)
+
+
+def _revoke(scope: str) -> int:
+    user = current_user()
+    return revocation.revoke_account_sessions(
+        user.account_id, scope, user.id, g.current_session.id, now(), request.remote_addr
+    )
+
+
+# --- JSON API: the same card for scripts (session cookie + X-CSRFToken header) ---
+
+
+@bp.get("/api/accounts/me/security")
+@json_api
+@owner_required
+def api_get():
+    return jsonify(_api_body())
+
+
+@bp.patch("/api/accounts/me/security")
+@json_api
+@owner_required
+def api_patch():
+    body = _json_object()
+    errors = {key: "Unknown field." for key in body if key not in security.POLICY_FIELDS}
+    account = current_user().account
+    values = {field: body.get(field, getattr(account, field)) for field in security.POLICY_FIELDS}
+    try:
+        if errors:
+            raise security.PolicyInvalid(errors)
+        security.update_policy(account, **_typed(values), apply_now=False, actor=current_user(), now=now())
+    except security.PolicyInvalid as invalid:
+        db.session.rollback()
+        return _invalid(errors | invalid.errors)
+    db.session.commit()
+    return jsonify(_api_body())
+
+
+def _typed(values: dict) -> dict:
+    mapping = {"idle_minutes": "idle", "absolute_minutes": "absolute"}
+    typed_errors = {
+        field: "Enter a whole number of minutes or null."
+        for field, value in values.items()
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool))
+    }
+    if typed_errors:
+        raise security.PolicyInvalid(typed_errors)
+    return {mapping[field]: value for field, value in values.items()}
+
+
+@bp.post("/api/accounts/me/security/revoke-sessions")
+@json_api
+@owner_required
+def api_revoke():
+    body = _json_object()
+    scope = body.get("scope")
+    if scope not in revocation.SCOPES or set(body) != {"scope"}:
+        return _invalid({"scope": 'Must be "all" or "others".'})
+    count = _revoke(scope)
+    db.session.commit()
+    if scope == revocation.SCOPE_ALL:
+        forget_session()
+    return jsonify(revoked_count=count)
+
+
+def _json_object() -> dict:
+    if not request.is_json:
+        abort(415)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="The body must be a JSON object.")
+    return body
+
+
+def _invalid(errors: dict[str, str]):
+    body = {"error": "invalid_request", "error_description": "Some fields are not valid.", "fields": errors}
+    return jsonify(body), 422
+
+
+def _api_body() -> dict:
+    view = security.overview(current_user().account, now())
+    return {
+        "idle_minutes": view.idle_override,
+        "absolute_minutes": view.absolute_override,
+        "effective_idle_minutes": view.effective.idle_minutes,
+        "effective_absolute_minutes": view.effective.absolute_minutes,
+        "idle_minutes_min": view.bounds.idle_min,
+        "idle_minutes_max": view.bounds.idle_max,
+        "absolute_minutes_min": view.bounds.absolute_min,
+        "absolute_minutes_max": view.bounds.absolute_max,
+        "active_users": [
+            {
+                "user_id": u.id,
+                "name": u.name,
+                "email": u.email,
+                "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None,
+            }
+            for u in view.active_users
+        ],
+    }
