@@ -28,20 +28,29 @@ class Cache(Protocol):
     def delete(self, key: str) -> None: ...
 
 
-class InProcessCache:
-    """A dict with expiry, shared by the threads of one process (one-process deployments only)."""
+# Another process cannot invalidate this process's entries, so they live only briefly: with several
+# workers and no Redis, a revocation made on one worker reaches the others within this bound.
+IN_PROCESS_MAX_TTL_SECONDS = 2
 
-    def __init__(self, max_entries: int = 100_000):
+
+class InProcessCache:
+    """A dict with expiry, shared by the threads of one process; Redis is the cache for several processes."""
+
+    def __init__(
+        self, max_entries: int = 100_000, max_ttl_seconds: float = IN_PROCESS_MAX_TTL_SECONDS, timer=time.monotonic
+    ):
+        self._timer = timer
         self._entries: dict[str, tuple[float, bytes]] = {}
         self._lock = threading.Lock()
         self._max_entries = max_entries
+        self._max_ttl = max_ttl_seconds
 
     def get(self, key: str) -> bytes | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
         expires, value = entry
-        if expires < time.monotonic():
+        if expires < self._timer():
             self._entries.pop(key, None)
             return None
         return value
@@ -50,12 +59,12 @@ class InProcessCache:
         with self._lock:
             if len(self._entries) >= self._max_entries:
                 self._entries.clear()
-            self._entries[key] = (time.monotonic() + ttl_seconds, value)
+            self._entries[key] = (self._timer() + min(ttl_seconds, self._max_ttl), value)
 
     def add(self, key: str, value: bytes, ttl_seconds: int) -> None:
         with self._lock:
             if self.get(key) is None:
-                self._entries[key] = (time.monotonic() + ttl_seconds, value)
+                self._entries[key] = (self._timer() + min(ttl_seconds, self._max_ttl), value)
 
     def delete(self, key: str) -> None:
         self._entries.pop(key, None)

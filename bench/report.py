@@ -33,7 +33,7 @@ def _row(label: str, result: Result, reference: float) -> str:
 
 def verdict(ratio: float) -> str:
     met = "target met" if ratio >= TARGET_RATIO else "target missed"
-    return f"ratio status/hello = {ratio:.2f} (target ≥ {TARGET_RATIO}): {met}"
+    return f"ratio status/hello = {ratio:.3f} (target ≥ {TARGET_RATIO}): {met}"
 
 
 def machine_info() -> list[str]:

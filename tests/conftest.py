@@ -44,25 +44,29 @@ def base_config(database_url: str, **overrides) -> dict:
     }
 
 
-def _postgres_url(worker: str) -> str | None:
-    base = os.environ.get("TEST_DATABASE_URL")
-    if not base:
+def _admin_engine():
+    base = sa.make_url(os.environ["TEST_DATABASE_URL"]).set(drivername="postgresql+psycopg")
+    return base, sa.create_engine(base, isolation_level="AUTOCOMMIT")
+
+
+def _create_postgres_database(worker: str) -> str | None:
+    """A database of this run's own (several runs may share one server), dropped when the run ends."""
+    if not os.environ.get("TEST_DATABASE_URL"):
         return None
-    url = sa.make_url(base).set(drivername="postgresql+psycopg")
-    name = f"gatehouse_test_{worker}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    base, admin = _admin_engine()
+    name = f"gatehouse_test_{worker}_{os.getpid()}"
     with admin.connect() as conn:
-        exists = conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
-        if not exists:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    test_url = url.set(database=name)
-    engine = sa.create_engine(test_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
-    return test_url.render_as_string(hide_password=False)
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_postgres_database(url: str) -> None:
+    _, admin = _admin_engine()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{sa.make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _migrate(url: str) -> None:
@@ -77,10 +81,12 @@ def database_urls(tmp_path_factory, worker_id) -> dict[str, str | None]:
     """Each backend migrated to head once per run: every test uses the migrated schema."""
     sqlite_url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'gatehouse.db'}"
     _migrate(sqlite_url)
-    postgres_url = _postgres_url(worker_id)
+    postgres_url = _create_postgres_database(worker_id)
     if postgres_url:
         _migrate(postgres_url)
-    return {"sqlite": sqlite_url, "postgresql": postgres_url}
+    yield {"sqlite": sqlite_url, "postgresql": postgres_url}
+    if postgres_url:
+        _drop_postgres_database(postgres_url)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,8 @@ bp = Blueprint("sessions", __name__)
 
 def _devices_context(notice: str | None = None) -> dict:
     rows = UserSession.live_for_user(g.current_session.user_id, now())
-    others = [row for row in rows if row.id != g.current_session.id]
+    rows.sort(key=lambda row: row.id != g.current_session.id)  # this device first, then by recent activity
+    others = rows[1:]
     return {
         "rows": rows,
         "current_id": g.current_session.id,

@@ -63,7 +63,8 @@ def _check_registry(handle: SessionHandle, raw: str, now: datetime) -> None:
     except sessions.SessionEnded:
         _end_request_session()
         return
-    db.session.commit()
+    if db.session().in_transaction():  # only when the check read or wrote the database (cache hit: nothing to do)
+        db.session.commit()
     g.current_session = state
     if not is_passive and _should_reissue(handle, raw, state, now):
         g.cookie_action = "reissue"

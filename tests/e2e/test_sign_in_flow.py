@@ -6,6 +6,7 @@ from playwright.sync_api import Page, expect
 
 from tests import factories
 from tests.e2e.conftest import MOBILE, screenshot
+from tests.e2e.helpers import is_status_poll
 
 SESSION_COOKIE = "gh_session"
 
@@ -53,7 +54,10 @@ def test_sign_out_from_the_header_ends_the_session(live_server, owner, page):
 
 
 def test_idle_session_expires_and_says_so(live_server, owner, page):
-    sign_in(page, live_server.url)
+    # Wait for the home page's first status poll: one still in flight when the clock moves would end the
+    # session itself and send the page to /login?reason=session_expired without next=/.
+    with page.expect_response(is_status_poll):
+        sign_in(page, live_server.url)
     expect(page).to_have_url(f"{live_server.url}/")
 
     live_server.clock.advance(minutes=31)  # default idle timeout: 30 minutes

@@ -144,3 +144,13 @@ def test_a_revocation_made_while_redis_hangs_is_not_undone_when_it_returns(make_
     Auth(victim).logout()  # the tombstone cannot reach Redis
     private_redis.signal(signal.SIGCONT)
     assert thief.get("/").status_code == 302
+
+
+def test_in_process_entries_live_briefly_so_other_workers_catch_up():
+    now = [100.0]
+    local = InProcessCache(max_ttl_seconds=2, timer=lambda: now[0])
+    local.set("s", b"alive", 60)  # asked for 60 s, kept for 2 s: another process cannot invalidate it
+    now[0] += 1.9
+    assert local.get("s") == b"alive"
+    now[0] += 0.2
+    assert local.get("s") is None
