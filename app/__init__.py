@@ -42,6 +42,7 @@ def setup_config(app: Flask, overrides: dict | None) -> None:
 
 
 def setup_extensions(app: Flask) -> None:
+    from app.security.origin import init_origin_check
     from app.sessions.codec import SignedCookieStore
     from app.sessions.devices import GeoLocator
     from app.web.auth import STORE_EXTENSION_KEY, init_auth
@@ -57,7 +58,9 @@ def setup_extensions(app: Flask) -> None:
         app.config["SECRET_KEY"], app.config["SECRET_KEY_FALLBACKS"]
     )
     app.extensions["gatehouse.geoip"] = GeoLocator(app.config["GEOIP_DATABASE"])
-    # The session is loaded before the rate limiter runs, so limits can be keyed on the signed-in user.
+    # Cross-site posts are refused before anything else; the session is loaded before the rate limiter
+    # runs, so limits can be keyed on the signed-in user.
+    init_origin_check(app)
     init_auth(app)
     limiter.init_app(app)
     if app.config["TRUSTED_PROXY_COUNT"]:
