@@ -42,9 +42,11 @@ def setup_config(app: Flask, overrides: dict | None) -> None:
 
 
 def setup_extensions(app: Flask) -> None:
+    from app.oauth.grants import on_sessions_ended
     from app.security.origin import init_origin_check
     from app.sessions.codec import SignedCookieStore
     from app.sessions.devices import GeoLocator
+    from app.sessions.services import register_session_end_hook
     from app.web.auth import STORE_EXTENSION_KEY, init_auth
 
     db.init_app(app)
@@ -58,6 +60,7 @@ def setup_extensions(app: Flask) -> None:
         app.config["SECRET_KEY"], app.config["SECRET_KEY_FALLBACKS"]
     )
     app.extensions["gatehouse.geoip"] = GeoLocator(app.config["GEOIP_DATABASE"])
+    register_session_end_hook(on_sessions_ended)
     # Cross-site posts are refused before anything else; the session is loaded before the rate limiter
     # runs, so limits can be keyed on the signed-in user.
     init_origin_check(app)
@@ -71,11 +74,13 @@ def setup_extensions(app: Flask) -> None:
 def setup_blueprints(app: Flask) -> None:
     from app.accounts import security_views
     from app.accounts import views as accounts
+    from app.oauth import views as oauth
     from app.sessions import views as sessions
 
     app.register_blueprint(accounts.bp)
     app.register_blueprint(sessions.bp)
     app.register_blueprint(security_views.bp)
+    app.register_blueprint(oauth.bp)
 
 
 def setup_request_pipeline(app: Flask) -> None:
@@ -90,5 +95,7 @@ def setup_request_pipeline(app: Flask) -> None:
 
 def setup_cli(app: Flask) -> None:
     from app.accounts.cli import init_cli
+    from app.oauth.cli import init_cli as init_oauth_cli
 
     init_cli(app)
+    init_oauth_cli(app)

@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 MIN_SECRET_KEY_LENGTH = 32
-SECRET_KEY_FILE_NAME = "secret_key"  # noqa: S105 (a file name, not a secret)
+SECRET_KEY_FILE_NAME = "secret_key"
 
 
 class ConfigError(RuntimeError):
@@ -47,6 +47,13 @@ def from_environment(instance_path: str) -> dict:
         "SESSION_ABSOLUTE_MINUTES_MAX": _env_int("SESSION_ABSOLUTE_MINUTES_MAX", 43200),
         "SESSION_CACHE_TTL_SECONDS": _env_int("SESSION_CACHE_TTL_SECONDS", 60),
         "FRESH_AUTH_MINUTES": _env_int("FRESH_AUTH_MINUTES", 10),
+        "ISSUER": os.environ.get("ISSUER", "http://127.0.0.1:5000").rstrip("/"),
+        "ACCESS_TOKEN_TTL_SECONDS": _env_int("ACCESS_TOKEN_TTL_SECONDS", 600),
+        "ID_TOKEN_TTL_SECONDS": _env_int("ID_TOKEN_TTL_SECONDS", 600),
+        "AUTH_CODE_TTL_SECONDS": _env_int("AUTH_CODE_TTL_SECONDS", 60),
+        "REFRESH_TOKEN_TTL_SECONDS": _env_int("REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600),
+        "REFRESH_GRACE_SECONDS": _env_int("REFRESH_GRACE_SECONDS", 5),
+        "TOKEN_RATE_LIMIT": os.environ.get("TOKEN_RATE_LIMIT", "120 per minute"),
         "LOGIN_RATE_LIMIT_PER_IP": os.environ.get("LOGIN_RATE_LIMIT_PER_IP", "20 per minute"),
         "LOGIN_RATE_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_RATE_LIMIT_PER_ACCOUNT", "5 per minute;20 per hour"),
     }
@@ -79,6 +86,10 @@ def finalize(config: dict) -> None:
             "SESSION_IDLE_MINUTES / SESSION_ABSOLUTE_MINUTES must lie within their bounds "
             "and idle must not exceed absolute."
         )
+    if not 300 <= config["ACCESS_TOKEN_TTL_SECONDS"] <= 900:
+        raise ConfigError("ACCESS_TOKEN_TTL_SECONDS must lie between 300 and 900 (5 to 15 minutes).")
+    if not 0 <= config["REFRESH_GRACE_SECONDS"] <= 60:
+        raise ConfigError("REFRESH_GRACE_SECONDS must lie between 0 and 60.")
     development = config["GATEHOUSE_ENV"] == "development"
     config["DEVELOPMENT"] = development
     secure = not development

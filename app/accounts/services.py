@@ -17,7 +17,7 @@ from app.sessions.models import UserSession
 
 MAX_NAME_LENGTH = 120
 MAX_EMAIL_LENGTH = 254
-REASON_PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a reason code, not a secret)
+REASON_PASSWORD_CHANGED = "password_changed"
 
 
 @dataclass(frozen=True)

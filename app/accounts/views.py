@@ -22,7 +22,7 @@ from app.web.auth import (
 bp = Blueprint("accounts", __name__)
 
 GENERIC_FAILURE = "Invalid email or password."
-WRONG_PASSWORD = "That is not your current password."  # noqa: S105 (a message, not a secret)
+WRONG_PASSWORD = "That is not your current password."
 
 
 def _ip_limit() -> str:

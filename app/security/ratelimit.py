@@ -26,3 +26,10 @@ def session_user_key() -> str:
     from flask import g
 
     return f"user:{g.current_session.user_id}"
+
+
+def token_client_key() -> str:
+    """Token-endpoint attempts count per presented client id and address (brute force on a secret)."""
+    basic = request.authorization
+    client_id = (basic.username if basic and basic.username else None) or request.form.get("client_id") or "-"
+    return f"client:{client_id[:64]}:{request.remote_addr}"

@@ -26,6 +26,16 @@ PUBLIC_ID_BYTES = 32
 CACHE_KEY_PREFIX = "session:"
 TOMBSTONE = b"ended"
 
+# Called with (session ids, reason, now) inside the transaction that ends them; the OAuth provider
+# registers the revocation of those sessions' grants here, so sessions never import it.
+SESSION_END_HOOKS: list = []
+
+
+def register_session_end_hook(hook) -> None:
+    if hook not in SESSION_END_HOOKS:  # idempotent: tests build many apps in one process
+        SESSION_END_HOOKS.append(hook)
+
+
 REASON_SIGN_OUT = "sign_out"
 REASON_REPLACED = "replaced_by_sign_in"
 REASON_IDLE = "idle_timeout"
@@ -200,6 +210,9 @@ def end_sessions(*criteria, reason: str, now: datetime) -> list[tuple[int, str, 
     once the transaction commits.
     """
     ended = UserSession.end_where(*criteria, at=now, reason=reason)
+    if ended:
+        for hook in SESSION_END_HOOKS:
+            hook([session_id for session_id, _, _ in ended], reason, now)
     keys = [CACHE_KEY_PREFIX + public_id for _, public_id, _ in ended]
     if keys:
         after_commit(db.session(), lambda: _write_tombstones(keys))

@@ -297,7 +297,7 @@ def test_bulk_revoke_of_a_thousand_sessions_is_one_statement(app, owner, clock):
     with count_statements(app, "UPDATE") as updates, count_statements(app, "SELECT") as selects:
         response = client.post(API + "/revoke-sessions", json={"scope": "others"}, headers={"X-CSRFToken": token})
     assert response.json == {"revoked_count": 1000}
-    assert updates["n"] == 1
+    assert updates["n"] <= 3  # sessions, then their grants and refresh tokens: per table, never per row
     assert selects["n"] <= 3  # the session check and the caller's user, never one per revoked row
     again = client.post(API + "/revoke-sessions", json={"scope": "others"}, headers={"X-CSRFToken": token})
     assert again.json == {"revoked_count": 0}

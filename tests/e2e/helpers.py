@@ -59,6 +59,22 @@ def expect_signed_out(page: Page) -> None:
     expect(page.get_by_role("heading", name="Sign in to Gatehouse")).to_be_visible()
 
 
+def dialog_labels(page: Page) -> dict[str, list[str] | None]:
+    """Every <dialog> by id: the text of the title its aria-labelledby names and of its aria-describedby body.
+
+    None for a dialog whose references are missing, point outside it, or whose title is not a heading.
+    """
+    return page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll("dialog")].map(dialog => {
+            const title = document.getElementById(dialog.getAttribute("aria-labelledby"));
+            const body = document.getElementById(dialog.getAttribute("aria-describedby"));
+            const ok = title && body && dialog.contains(title) && dialog.contains(body)
+                && /^H[1-6]$/.test(title.tagName);
+            return [dialog.id, ok ? [title.textContent.trim(), body.textContent.trim()] : null];
+        }))"""
+    )
+
+
 @dataclass(frozen=True)
 class Devices:
     firefox: Page

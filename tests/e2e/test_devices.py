@@ -8,6 +8,7 @@ from tests import factories
 from tests.e2e.conftest import MOBILE, screenshot
 from tests.e2e.helpers import (
     FIREFOX_ON_WINDOWS,
+    dialog_labels,
     expect_signed_out,
     sign_in,
     sign_in_on_three_devices,
@@ -55,9 +56,21 @@ def test_sign_out_one_device_with_the_modal(live_server, owner, new_context):
     visit(page, f"{live_server.url}/account/devices")
     page.evaluate("window.__noFullReload = 'still here'")
 
+    labels = dialog_labels(page)
+    assert [title for title, _body in labels.values()] == [
+        "Sign out all other devices?",
+        "Sign out Mobile Safari on iOS?",
+        "Sign out Firefox on Windows?",
+    ]
+    assert (
+        labels["dialog-device-3"][1]
+        == "This device (127.0.0.1, active 4 min ago) will be signed out at its next request."
+    )
+
     trigger = page.get_by_role("link", name="Sign out Firefox on Windows")
     trigger.click()
     dialog = page.get_by_role("dialog", name="Sign out Firefox on Windows?")
+    expect(dialog).to_have_attribute("aria-labelledby", "dialog-device-3-title")
     expect(dialog).to_be_visible()
     expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
     assert page.url == f"{live_server.url}/account/devices", "the link navigated instead of opening the modal"

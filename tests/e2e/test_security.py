@@ -6,7 +6,7 @@ from playwright.sync_api import Page, expect
 
 from tests import factories
 from tests.e2e.conftest import screenshot
-from tests.e2e.helpers import FIREFOX_ON_WINDOWS, expect_signed_out, reload, sign_in, visit
+from tests.e2e.helpers import FIREFOX_ON_WINDOWS, dialog_labels, expect_signed_out, reload, sign_in, visit
 
 IDLE = "Idle timeout (minutes)"
 ABSOLUTE = "Absolute timeout (minutes)"
@@ -30,10 +30,10 @@ def test_custom_policy_error_keeps_the_input_then_saves(live_server, owner, page
     expect(absolute).to_have_value("720")
     expect(idle).to_be_disabled()
     expect(absolute).to_be_disabled()
+    screenshot(page, "security.png")
     preset(page, "Strict").check()
     expect(idle).to_be_disabled()
     expect(absolute).to_be_disabled()
-    screenshot(page, "security.png")
 
     preset(page, "Custom").check()
     expect(idle).to_be_enabled()
@@ -93,12 +93,12 @@ def test_every_security_page_input_has_a_label(live_server, owner, page):
     expect(page.locator("#idle_minutes-hint")).to_have_text("Between 5 and 1440.")
 
     # Dialogs are named by their title and described by their text.
-    for dialog_id in ("dialog-revoke-all",):
-        dialog = page.locator(f"#{dialog_id}")
-        expect(dialog).to_have_attribute("aria-labelledby", f"{dialog_id}-title")
-        expect(dialog).to_have_attribute("aria-describedby", f"{dialog_id}-body")
-        expect(dialog.locator(f"#{dialog_id}-title")).to_have_text("Sign out everyone, including you?")
-        expect(dialog.locator(f"#{dialog_id}-body")).to_contain_text("Every session in Example ends now")
+    assert dialog_labels(page) == {
+        "dialog-revoke-all": [
+            "Sign out everyone, including you?",
+            "Every session in Example ends now, this one too. Everyone, you included, will need to sign in again.",
+        ]
+    }
 
     trigger = page.get_by_role("link", name="Sign out everyone, including me")
     trigger.focus()

@@ -1,0 +1,197 @@
+"""The authorization endpoint's rules: validate, decide (login, consent, code), issue the code (DESIGN §5)."""
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.accounts.models import User
+from app.extensions import db
+from app.oauth import grants, tokens
+from app.oauth.clients import is_loopback
+from app.oauth.models import AuthorizationCode, OAuthClient, OAuthGrant
+from app.oauth.scopes import SCOPES
+from app.sessions.models import UserSession
+
+# RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is 43 characters.
+CODE_CHALLENGE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")
+DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+MAX_STATE_LENGTH = 2048
+MAX_NONCE_LENGTH = 512
+SINGLE_VALUED = ("client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
+                 "code_challenge_method", "prompt", "max_age", "device_id")  # fmt: skip
+PROMPTS = {"none", "login", "consent"}
+
+
+class ErrorPage(Exception):
+    """Cannot be sent to a valid redirect URI: shown as a page, never redirected (RFC 6749 §4.1.2.1)."""
+
+
+class ErrorRedirect(Exception):
+    def __init__(self, error: str, description: str, redirect_uri: str, state: str | None):
+        super().__init__(description)
+        self.location = response_location(redirect_uri, {"error": error, "error_description": description}, state)
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    client: OAuthClient
+    redirect_uri: str
+    scope: str
+    state: str | None
+    nonce: str | None
+    code_challenge: str
+    prompt: frozenset = field(default_factory=frozenset)
+    max_age: int | None = None
+    device_id: str | None = None
+
+
+def issuer() -> str:
+    return current_app.config["ISSUER"]
+
+
+def response_location(redirect_uri: str, params: dict, state: str | None) -> str:
+    """RFC 9207: every authorization response names its issuer; `state` comes back byte-identical."""
+    params = {**params, **({"state": state} if state is not None else {}), "iss": issuer()}
+    parts = urlsplit(redirect_uri)
+    query = "&".join(filter(None, [parts.query, urlencode(params)]))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def parse(args) -> AuthorizationRequest:
+    """Validate in the order RFC 6749 §4.1.2.1 asks: client and redirect URI first, as a page."""
+    for name in SINGLE_VALUED:
+        if len(args.getlist(name)) > 1 and name in ("client_id", "redirect_uri"):
+            raise ErrorPage(f"The parameter {name} was sent more than once.")
+    client = OAuthClient.by_client_id(args.get("client_id", ""))
+    if client is None or client.disabled_at is not None:
+        raise ErrorPage("This application is not registered, or has been disabled.")
+    redirect_uri = args.get("redirect_uri")
+    if not redirect_uri:
+        raise ErrorPage("The application did not say where to send you back (redirect_uri is required).")
+    if not redirect_uri_registered(client, redirect_uri):
+        raise ErrorPage("The application asked to send you to an address it has not registered.")
+    state = args.get("state")
+    return _parse_rest(args, client, redirect_uri, state)
+
+
+def redirect_uri_registered(client: OAuthClient, uri: str) -> bool:
+    """Exact string match; a loopback registration also matches any port (RFC 8252 §7.3)."""
+    if uri in client.redirect_uris:
+        return True
+    given = urlsplit(uri)
+    if given.scheme != "http" or not is_loopback(given.hostname) or given.hostname == "localhost":
+        return False
+    for registered in client.redirect_uris:
+        parts = urlsplit(registered)
+        same_apart_from_port = (parts.scheme, parts.hostname, parts.path, parts.query) == (
+            given.scheme, given.hostname, given.path, given.query)  # fmt: skip
+        if parts.port is None and same_apart_from_port:
+            return True
+    return False
+
+
+def _parse_rest(args, client: OAuthClient, redirect_uri: str, state: str | None) -> AuthorizationRequest:
+    def fail(error: str, description: str):
+        raise ErrorRedirect(error, description, redirect_uri, state)
+
+    if state is not None and len(state) > MAX_STATE_LENGTH:
+        raise ErrorPage("The state parameter is too long.")
+    for name in SINGLE_VALUED:
+        if len(args.getlist(name)) > 1:
+            fail("invalid_request", f"The parameter {name} was sent more than once.")
+    if "request" in args:
+        fail("request_not_supported", "Request objects are not supported.")
+    if "request_uri" in args:
+        fail("request_uri_not_supported", "request_uri is not supported.")
+    if args.get("response_type") != "code":
+        fail("unsupported_response_type", "Only response_type=code is supported.")
+    scope = _scope(args.get("scope", ""), client, fail)
+    challenge = _code_challenge(args, fail)
+    prompt = frozenset((args.get("prompt") or "").split())
+    if not prompt <= PROMPTS or ("none" in prompt and len(prompt) > 1):
+        fail("invalid_request", "prompt must be none, login or consent (none alone).")
+    nonce = args.get("nonce")
+    if nonce is not None and len(nonce) > MAX_NONCE_LENGTH:
+        fail("invalid_request", "nonce is too long.")
+    device_id = args.get("device_id") or None
+    if device_id is not None and not DEVICE_ID_PATTERN.match(device_id):
+        fail("invalid_request", "device_id must be 1 to 128 URL-safe characters.")
+    return AuthorizationRequest(client, redirect_uri, scope, state, nonce, challenge, prompt,
+                                _max_age(args.get("max_age"), fail), device_id)  # fmt: skip
+
+
+def _scope(raw: str, client: OAuthClient, fail) -> str:
+    requested = raw.split()
+    if not requested:
+        fail("invalid_scope", "Ask for at least one scope.")
+    unknown = [s for s in requested if s not in SCOPES or s not in client.scope_set]
+    if unknown:
+        fail("invalid_scope", f"Scope not allowed for this application: {' '.join(unknown)}.")
+    return " ".join(dict.fromkeys(requested))
+
+
+def _code_challenge(args, fail) -> str:
+    # DESIGN §5 and ASVS 5.0 10.4.6: PKCE with S256 for every client; plain or a missing method is refused.
+    challenge, method = args.get("code_challenge"), args.get("code_challenge_method")
+    if not challenge:
+        fail("invalid_request", "code_challenge is required (PKCE with S256).")
+    if method != "S256":
+        fail("invalid_request", "code_challenge_method must be S256.")
+    if not CODE_CHALLENGE_PATTERN.match(challenge):
+        fail("invalid_request", "code_challenge must be 43 base64url characters.")
+    return challenge
+
+
+def _max_age(raw: str | None, fail) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        fail("invalid_request", "max_age must be a whole number of seconds.")
+    return int(raw)
+
+
+def needs_login(request: AuthorizationRequest, session: UserSession | None, now: datetime) -> bool:
+    if session is None or "login" in request.prompt:
+        return True
+    return request.max_age is not None and now - session.authenticated_at > timedelta(seconds=request.max_age)
+
+
+def has_consent(request: AuthorizationRequest, user_id: int) -> bool:
+    """First-party apps need none; otherwise a live grant of this user to this app covering the scopes."""
+    if request.client.first_party:
+        return True
+    scopes = db.session.scalars(
+        select(OAuthGrant.scope).where(
+            OAuthGrant.user_id == user_id, OAuthGrant.client_id == request.client.id, OAuthGrant.revoked_at.is_(None)
+        )
+    )
+    granted = set().union(*(set(s.split()) for s in scopes))
+    return set(request.scope.split()) <= granted
+
+
+def approve(request: AuthorizationRequest, user: User, session: UserSession, now: datetime) -> str:
+    """Create or reuse the grant, issue a single-use code bound to everything, and return the redirect."""
+    grant = grants.grant_for(user.id, request.client, session, request.device_id, request.scope, now)
+    code = tokens.new_token(tokens.CODE_PREFIX)
+    db.session.add(
+        AuthorizationCode(
+            code_hash=tokens.digest(code),
+            grant_id=grant.id,
+            redirect_uri=request.redirect_uri,
+            scope=request.scope,
+            nonce=request.nonce,
+            code_challenge=request.code_challenge,
+            created_at=now,
+            expires_at=now + timedelta(seconds=current_app.config["AUTH_CODE_TTL_SECONDS"]),
+        )
+    )
+    db.session.flush()
+    return response_location(request.redirect_uri, {"code": code}, request.state)
+
+
+def deny(request: AuthorizationRequest, error: str, description: str) -> str:
+    return response_location(request.redirect_uri, {"error": error, "error_description": description}, request.state)

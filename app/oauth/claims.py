@@ -1,0 +1,73 @@
+"""What our tokens say: RFC 9068 access tokens, OIDC ID tokens, userinfo filtered by scope."""
+
+import secrets
+from datetime import datetime
+
+from flask import current_app
+
+from app.oauth import keys
+from app.oauth.models import OAuthClient, OAuthGrant
+
+ACCESS_TOKEN_TYP = "at+jwt"
+ID_TOKEN_TYP = "JWT"
+
+
+def _issuer() -> str:
+    return current_app.config["ISSUER"]
+
+
+def _times(now: datetime, ttl_key: str) -> dict:
+    issued = int(now.timestamp())
+    return {"iat": issued, "exp": issued + current_app.config[ttl_key]}
+
+
+def access_token(grant: OAuthGrant, scope: str, now: datetime) -> str:
+    """RFC 9068: short-lived, and carries `sid` so a resource server can check the grant offline or ask."""
+    body = {
+        "iss": _issuer(),
+        "aud": grant.client.client_id,
+        "sub": subject(grant.user_id),
+        "client_id": grant.client.client_id,
+        "jti": secrets.token_urlsafe(16),
+        "sid": grant.public_id,
+        "scope": scope,
+        "auth_time": int(grant.auth_time.timestamp()),
+        **_times(now, "ACCESS_TOKEN_TTL_SECONDS"),
+    }
+    return keys.sign(body, ACCESS_TOKEN_TYP, now)
+
+
+def client_access_token(client: OAuthClient, now: datetime) -> str:
+    body = {"iss": _issuer(), "aud": client.client_id, "sub": client.client_id, "client_id": client.client_id,
+            "jti": secrets.token_urlsafe(16), "scope": "", **_times(now, "ACCESS_TOKEN_TTL_SECONDS")}  # fmt: skip
+    return keys.sign(body, ACCESS_TOKEN_TYP, now)
+
+
+def id_token(grant: OAuthGrant, now: datetime, nonce: str | None = None) -> str:
+    """OIDC Core §2: `sid` is the grant's public id; a refreshed ID token keeps the claims and drops nonce."""
+    body = {
+        "iss": _issuer(),
+        "sub": subject(grant.user_id),
+        "aud": grant.client.client_id,
+        "azp": grant.client.client_id,
+        "auth_time": int(grant.auth_time.timestamp()),
+        "sid": grant.public_id,
+        **_times(now, "ID_TOKEN_TTL_SECONDS"),
+    }
+    if nonce:
+        body["nonce"] = nonce
+    return keys.sign(body, ID_TOKEN_TYP, now)
+
+
+def subject(user_id: int) -> str:
+    return str(user_id)
+
+
+def userinfo(grant: OAuthGrant, scope: str) -> dict:
+    user, scopes = grant.user, set(scope.split())
+    info = {"sub": subject(user.id)}
+    if "profile" in scopes:
+        info["name"] = user.name
+    if "email" in scopes:
+        info |= {"email": user.email, "email_verified": False}
+    return info

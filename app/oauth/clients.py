@@ -1,0 +1,121 @@
+"""Client registration and client authentication (client_secret_basic, client_secret_post, none)."""
+
+import base64
+import binascii
+import ipaddress
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import unquote, urlsplit
+
+from app.extensions import db
+from app.oauth import tokens
+from app.oauth.errors import ClientError, OAuthError, invalid_client
+from app.oauth.models import OAuthClient
+from app.oauth.scopes import SCOPES
+
+GRANT_CODE = "authorization_code"
+GRANT_REFRESH = "refresh_token"
+GRANT_CLIENT_CREDENTIALS = "client_credentials"
+MAX_REDIRECT_URI_LENGTH = 2048
+
+
+@dataclass(frozen=True)
+class Registered:
+    client: OAuthClient
+    secret: str | None  # shown once, never stored
+
+
+def is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def check_redirect_uri(uri: str) -> None:
+    """Absolute, no fragment, https unless the host is this machine (RFC 9700 §2.1, RFC 8252 §7.3)."""
+    parts = urlsplit(uri)
+    if len(uri) > MAX_REDIRECT_URI_LENGTH or not parts.scheme or not parts.netloc or parts.fragment:
+        raise ClientError(f"redirect URI must be absolute, without a fragment: {uri!r}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ClientError(f"redirect URI must use https (http only for loopback hosts): {uri!r}")
+    if parts.scheme not in ("http", "https") or any(c.isspace() for c in uri):
+        raise ClientError(f"redirect URI is not a usable web address: {uri!r}")
+
+
+def register_client(
+    name: str,
+    redirect_uris: list[str],
+    now: datetime,
+    *,
+    public: bool = False,
+    first_party: bool = False,
+    backchannel_logout_uri: str | None = None,
+    post_logout_redirect_uris: list[str] | None = None,
+    scope: str = "openid profile email",
+    client_credentials: bool = False,
+) -> Registered:
+    name = (name or "").strip()
+    if not name or len(name) > 120:
+        raise ClientError("client name must be 1 to 120 characters")
+    if not redirect_uris:
+        raise ClientError("at least one --redirect-uri is required")
+    for uri in [*redirect_uris, *(post_logout_redirect_uris or []), *filter(None, [backchannel_logout_uri])]:
+        check_redirect_uri(uri)
+    unknown = set(scope.split()) - set(SCOPES)
+    if unknown:
+        raise ClientError(f"unknown scopes: {', '.join(sorted(unknown))} (known: {', '.join(SCOPES)})")
+    if public and client_credentials:
+        raise ClientError("a public client cannot use client_credentials")
+    secret = None if public else tokens.new_token(tokens.CLIENT_SECRET_PREFIX)
+    client = OAuthClient(
+        client_id="gh_" + secrets.token_urlsafe(12),
+        secret_hash=tokens.client_secret_digests(secret)[0] if secret else None,
+        name=name,
+        first_party=first_party,
+        redirect_uris=list(dict.fromkeys(redirect_uris)),
+        post_logout_redirect_uris=list(post_logout_redirect_uris or []),
+        scopes=" ".join(scope.split()),
+        grant_types=[GRANT_CODE, GRANT_REFRESH] + ([GRANT_CLIENT_CREDENTIALS] if client_credentials else []),
+        backchannel_logout_uri=backchannel_logout_uri,
+        created_at=now,
+    )
+    db.session.add(client)
+    db.session.flush()
+    return Registered(client, secret)
+
+
+def authenticate(authorization: str | None, form) -> OAuthClient:
+    """RFC 6749 §2.3: exactly one method; public clients present their id and no secret."""
+    basic = _basic_credentials(authorization)
+    posted_id, posted_secret = form.get("client_id"), form.get("client_secret")
+    if basic and (posted_secret is not None or (posted_id and posted_id != basic[0])):
+        raise OAuthError("invalid_request", "Use one client authentication method.")
+    client_id, secret = basic or (posted_id, posted_secret)
+    client = OAuthClient.by_client_id(client_id) if client_id else None
+    if client is None or client.disabled_at is not None:
+        raise invalid_client()
+    if client.is_public:
+        if secret is not None or basic:
+            raise invalid_client("A public client has no secret.")
+        return client
+    if secret is None or not tokens.client_secret_matches(secret, client.secret_hash):
+        raise invalid_client()
+    return client
+
+
+def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise invalid_client("Malformed Basic credentials.") from exc
+    client_id, separator, secret = decoded.partition(":")
+    if not separator:
+        raise invalid_client("Malformed Basic credentials.")
+    # RFC 6749 §2.3.1: both parts are form-urlencoded before Base64.
+    return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))

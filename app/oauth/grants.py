@@ -1,0 +1,90 @@
+"""Grants bound to the approving portal session, and everything that revokes them (DESIGN §2, §5)."""
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from app.audit import services as audit
+from app.audit.tags import EventTag
+from app.extensions import db
+from app.oauth import tokens
+from app.oauth.models import OAuthClient, OAuthGrant, RefreshToken
+from app.sessions.models import UserSession
+
+REASON_SESSION_ENDED = "session_ended"
+REASON_CODE_REPLAY = "code_replay"
+REASON_REFRESH_REUSE = "refresh_token_reuse"
+REASON_REVOKED_BY_CLIENT = "revoked_by_client"
+REASON_DISCONNECTED = "disconnected_by_user"
+
+
+def grant_for(
+    user_id: int, client: OAuthClient, session: UserSession, device_id: str | None, scope: str, now: datetime
+):
+    """Reuse the live grant of (user, client, this portal session, device id), or create one."""
+    grant = db.session.scalar(
+        select(OAuthGrant).where(
+            OAuthGrant.user_id == user_id,
+            OAuthGrant.client_id == client.id,
+            OAuthGrant.issuer_session_id == session.id,
+            OAuthGrant.device_id.is_(None) if device_id is None else OAuthGrant.device_id == device_id,
+            OAuthGrant.revoked_at.is_(None),
+        )
+    )
+    if grant is None:
+        grant = OAuthGrant(
+            public_id=tokens.new_token(""),
+            token_hash=tokens.digest(tokens.new_token(tokens.GRANT_PREFIX)),  # replaced when a code is redeemed
+            user_id=user_id,
+            client_id=client.id,
+            issuer_session_id=session.id,
+            device_id=device_id,
+            scope=scope,
+            auth_time=session.authenticated_at,
+            expires_at=session.absolute_expires_at,
+            created_at=now,
+        )
+        db.session.add(grant)
+    else:
+        grant.scope = " ".join(sorted(set(grant.scope.split()) | set(scope.split())))
+        grant.auth_time = session.authenticated_at
+    db.session.flush()
+    return grant
+
+
+def issue_grant_token(grant: OAuthGrant) -> str:
+    """A fresh grant token for the client (the previous one stops working); only its digest is kept."""
+    value = tokens.new_token(tokens.GRANT_PREFIX)
+    grant.token_hash = tokens.digest(value)
+    return value
+
+
+def revoke_grants(*criteria, reason: str, now: datetime) -> list[int]:
+    """Revoke the matching live grants and every refresh token they issued, in this transaction."""
+    grant_ids = OAuthGrant.revoke_where(*criteria, at=now, reason=reason)
+    if grant_ids:
+        db.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.grant_id.in_(grant_ids), RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+    return grant_ids
+
+
+def on_sessions_ended(session_ids: list[int], reason: str, now: datetime) -> None:
+    """Signing a portal session out revokes exactly the grants that session approved."""
+    revoke_grants(OAuthGrant.issuer_session_id.in_(session_ids), reason=REASON_SESSION_ENDED, now=now)
+
+
+def revoke_chain_for_reuse(token: RefreshToken, now: datetime) -> None:
+    """RFC 9700 §4.14.2: a rotated refresh token presented again means theft; end the chain and its grant."""
+    revoke_grants(OAuthGrant.id == token.grant_id, reason=REASON_REFRESH_REUSE, now=now)
+    grant = db.session.get(OAuthGrant, token.grant_id)
+    audit.record(
+        EventTag.REFRESH_TOKEN_REUSE,
+        user_id=grant.user_id,
+        chain=token.chain_id,
+        grant=grant.public_id,
+        client=grant.client.client_id,
+    )

@@ -1,0 +1,101 @@
+"""Signing keys (ES256, with a kid), the public JWKS, rotation, and JWT encode/decode via joserfc."""
+
+import secrets
+from datetime import datetime, timedelta
+
+from flask import current_app
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet
+from sqlalchemy import or_, select
+
+from app.extensions import db
+from app.oauth.models import SigningKey
+
+ALGORITHM = "ES256"
+CURVE = "P-256"
+
+
+class InvalidJWT(ValueError):
+    """Bad signature, unknown kid, wrong alg or typ, or claims that do not check out."""
+
+
+def _password() -> str:
+    return current_app.config["SECRET_KEY"]
+
+
+def create_key(now: datetime) -> SigningKey:
+    key = ECKey.generate_key(CURVE)
+    kid = secrets.token_urlsafe(12)
+    public = key.as_dict(private=False) | {"kid": kid, "alg": ALGORITHM, "use": "sig"}
+    row = SigningKey(
+        kid=kid,
+        algorithm=ALGORITHM,
+        private_pem=key.as_pem(private=True, password=_password()).decode(),
+        public_jwk=public,
+        created_at=now,
+    )
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def rotate(now: datetime) -> SigningKey:
+    """A new key signs from now on; older keys keep verifying until their tokens have expired."""
+    for row in db.session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
+        row.retired_at = now
+    return create_key(now)
+
+
+def active_key(now: datetime) -> SigningKey:
+    row = db.session.scalar(
+        select(SigningKey).where(SigningKey.retired_at.is_(None)).order_by(SigningKey.created_at.desc())
+    )
+    return row or create_key(now)
+
+
+def published_keys(now: datetime) -> list[SigningKey]:
+    """The active key and retired keys whose tokens may still be live (retired within the longest lifetime)."""
+    horizon = now - timedelta(seconds=current_app.config["ID_TOKEN_TTL_SECONDS"] + 60)
+    return list(
+        db.session.scalars(
+            select(SigningKey)
+            .where(or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > horizon))
+            .order_by(SigningKey.created_at.desc())
+        )
+    )
+
+
+def jwks(now: datetime) -> dict:
+    active_key(now)
+    return {"keys": [row.public_jwk for row in published_keys(now)]}
+
+
+def _private(row: SigningKey) -> ECKey:
+    passwords = [current_app.config["SECRET_KEY"], *current_app.config["SECRET_KEY_FALLBACKS"]]
+    for password in passwords:
+        try:
+            return ECKey.import_key(row.private_pem, parameters={"kid": row.kid, "alg": ALGORITHM}, password=password)
+        except (ValueError, TypeError):
+            continue
+    raise InvalidJWT("signing key cannot be decrypted with the configured secret keys")
+
+
+def sign(claims: dict, typ: str, now: datetime) -> str:
+    row = active_key(now)
+    return jwt.encode({"alg": ALGORITHM, "kid": row.kid, "typ": typ}, claims, _private(row))
+
+
+def verify(token: str, typ: str, now: datetime) -> dict:
+    """Decode a JWT we issued: only our keys, only ES256, the expected typ, not expired."""
+    keyset = KeySet([ECKey.import_key(row.public_jwk) for row in published_keys(now)])
+    try:
+        decoded = jwt.decode(token, keyset, algorithms=[ALGORITHM])
+    except (JoseError, ValueError, TypeError) as exc:
+        raise InvalidJWT(type(exc).__name__) from exc
+    if decoded.header.get("typ") != typ:
+        raise InvalidJWT("unexpected typ")
+    expires = decoded.claims.get("exp")
+    if not isinstance(expires, int) or expires < int(now.timestamp()):
+        raise InvalidJWT("expired")
+    return decoded.claims

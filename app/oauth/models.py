@@ -1,0 +1,137 @@
+"""OAuth clients, grants, authorization codes, refresh tokens and signing keys (DESIGN §2, §5)."""
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, select, update
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.accounts.models import User
+from app.extensions import db
+from app.sessions.models import UserSession
+from app.types import UTCDateTime
+
+
+class OAuthClient(db.Model):
+    __tablename__ = "oauth_clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # HMAC-SHA256 with a server-side pepper: secrets are 256-bit random, so a slow hash buys nothing.
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(120))
+    first_party: Mapped[bool] = mapped_column(default=False)
+    redirect_uris: Mapped[list] = mapped_column(JSON)
+    post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    scopes: Mapped[str] = mapped_column(String(255))
+    grant_types: Mapped[list] = mapped_column(JSON)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def is_public(self) -> bool:
+        return self.secret_hash is None
+
+    @property
+    def scope_set(self) -> set[str]:
+        return set(self.scopes.split())
+
+    @classmethod
+    def by_client_id(cls, client_id: str) -> "OAuthClient | None":
+        return db.session.scalar(select(cls).where(cls.client_id == client_id))
+
+
+class OAuthGrant(db.Model):
+    """One per (user, client, approving portal session, client device id)."""
+
+    __tablename__ = "oauth_grants"
+    __table_args__ = (Index("ix_oauth_grants_lookup", "user_id", "client_id", "issuer_session_id", "device_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(64), unique=True)  # the ID token's `sid`
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("oauth_clients.id", ondelete="CASCADE"), index=True)
+    issuer_session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_sessions.id", ondelete="SET NULL"), index=True
+    )
+    device_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    scope: Mapped[str] = mapped_column(String(255))
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the issuing session's absolute expiry
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+
+    user: Mapped[User] = relationship()
+    client: Mapped[OAuthClient] = relationship()
+    issuer_session: Mapped[UserSession | None] = relationship()
+
+    @classmethod
+    def by_public_id(cls, public_id: str) -> "OAuthGrant | None":
+        return db.session.scalar(select(cls).where(cls.public_id == public_id))
+
+    @classmethod
+    def revoke_where(cls, *criteria, at: datetime, reason: str) -> list[int]:
+        """Revoke every live grant matching criteria in one statement; return their ids."""
+        result = db.session.execute(
+            update(cls)
+            .where(cls.revoked_at.is_(None), *criteria)
+            .values(revoked_at=at, revoked_reason=reason)
+            .returning(cls.id)
+            .execution_options(synchronize_session=False)
+        )
+        return [row[0] for row in result]
+
+
+class AuthorizationCode(db.Model):
+    """Single use, kept after use so that a replay can revoke what the first use issued."""
+
+    __tablename__ = "oauth_authorization_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("oauth_grants.id", ondelete="CASCADE"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(String(2048))
+    scope: Mapped[str] = mapped_column(String(255))
+    nonce: Mapped[str | None] = mapped_column(String(512))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    grant: Mapped[OAuthGrant] = relationship()
+
+
+class RefreshToken(db.Model):
+    __tablename__ = "oauth_refresh_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("oauth_grants.id", ondelete="CASCADE"), index=True)
+    chain_id: Mapped[str] = mapped_column(String(32), index=True)
+    scope: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rotated_to: Mapped[int | None] = mapped_column(ForeignKey("oauth_refresh_tokens.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+
+    grant: Mapped[OAuthGrant] = relationship()
+
+
+class SigningKey(db.Model):
+    """RS256 keys; the private half encrypted with the app secret, the public half published in the JWKS."""
+
+    __tablename__ = "oauth_signing_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    private_pem: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # no longer signs; still verifies

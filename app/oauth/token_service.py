@@ -1,0 +1,191 @@
+"""The token endpoint's rules: code exchange, refresh rotation with reuse detection, client credentials."""
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from app.audit import services as audit
+from app.audit.tags import EventTag
+from app.extensions import db
+from app.oauth import claims, grants, tokens
+from app.oauth.clients import GRANT_CLIENT_CREDENTIALS, GRANT_CODE, GRANT_REFRESH
+from app.oauth.errors import OAuthError, invalid_grant, invalid_request
+from app.oauth.models import AuthorizationCode, OAuthClient, OAuthGrant, RefreshToken
+
+# RFC 7636 §4.1: 43 to 128 characters of [A-Z a-z 0-9 - . _ ~].
+VERIFIER_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
+
+
+@dataclass
+class TokenResponse:
+    access_token: str
+    expires_in: int
+    scope: str
+    refresh_token: str | None = None
+    id_token: str | None = None
+    grant_token: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def body(self) -> dict:
+        body = {"access_token": self.access_token, "token_type": "Bearer", "expires_in": self.expires_in,
+                "scope": self.scope}  # fmt: skip
+        for name in ("refresh_token", "id_token", "grant_token"):
+            if getattr(self, name):
+                body[name] = getattr(self, name)
+        return body
+
+
+def exchange(client: OAuthClient, form, now: datetime) -> TokenResponse:
+    grant_type = form.get("grant_type")
+    if grant_type not in (GRANT_CODE, GRANT_REFRESH, GRANT_CLIENT_CREDENTIALS):
+        raise OAuthError("unsupported_grant_type", "Supported: authorization_code, refresh_token, client_credentials.")
+    if grant_type not in client.grant_types:
+        raise OAuthError("unauthorized_client", f"This client may not use {grant_type}.")
+    handler = {GRANT_CODE: redeem_code, GRANT_REFRESH: refresh, GRANT_CLIENT_CREDENTIALS: client_credentials}
+    return handler[grant_type](client, form, now)
+
+
+def _lock_for_update(statement):
+    """The row lock of DESIGN §5: SELECT … FOR UPDATE on PostgreSQL; on SQLite an immediate transaction."""
+    session = db.session()
+    if db.engine.dialect.name == "sqlite":
+        connection = session.connection()
+        if not connection.connection.driver_connection.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        return db.session.scalar(statement)
+    db.session.execute(db.text("SET LOCAL lock_timeout = '5s'"))
+    return db.session.scalar(statement.with_for_update())
+
+
+def redeem_code(client: OAuthClient, form, now: datetime) -> TokenResponse:
+    code_value, verifier = form.get("code"), form.get("code_verifier")
+    if not code_value:
+        raise invalid_request("code is required.")
+    if not verifier:
+        raise invalid_request("code_verifier is required (PKCE).")
+    code = _lock_for_update(select(AuthorizationCode).where(AuthorizationCode.code_hash == tokens.digest(code_value)))
+    if code is None or code.grant.client_id != client.id:
+        raise invalid_grant("Unknown authorization code.")
+    if code.used_at is not None:
+        _revoke_after_replay(code, now)
+        raise invalid_grant("This authorization code was already used; what it issued is now revoked.")
+    # Any checked presentation burns the code (security-anchors D7): no second guess at the verifier.
+    code.used_at = now
+    _check_code(code, form.get("redirect_uri"), verifier, now)
+    grant = code.grant
+    _check_grant_live(grant, now)
+    response = _issue(grant, code.scope, now, nonce=code.nonce, new_chain=True)
+    response.grant_token = grants.issue_grant_token(grant)
+    return response
+
+
+def _check_code(code: AuthorizationCode, redirect_uri: str | None, verifier: str, now: datetime) -> None:
+    if now > code.expires_at:
+        raise invalid_grant("The authorization code has expired.")
+    if redirect_uri != code.redirect_uri:  # required, and exactly the one used at /authorize (RFC 6749 §4.1.3)
+        raise invalid_grant("redirect_uri does not match the authorization request.")
+    if not VERIFIER_PATTERN.match(verifier):
+        raise invalid_request("code_verifier must be 43 to 128 unreserved characters.")
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    if not hmac.compare_digest(challenge, code.code_challenge):
+        raise invalid_grant("code_verifier does not match the code_challenge.")
+
+
+def _revoke_after_replay(code: AuthorizationCode, now: datetime) -> None:
+    """RFC 6749 §4.1.2: a second use revokes every token issued from the first (ASVS 5.0 10.4.2)."""
+    grants.revoke_grants(OAuthGrant.id == code.grant_id, reason=grants.REASON_CODE_REPLAY, now=now)
+    audit.record(EventTag.CODE_REPLAY, user_id=code.grant.user_id, grant=code.grant.public_id)
+
+
+def _check_grant_live(grant: OAuthGrant, now: datetime) -> None:
+    if grant.revoked_at is not None or now > grant.expires_at or grant.client.disabled_at is not None:
+        raise invalid_grant("The grant has been revoked or has expired.")
+    session = grant.issuer_session
+    if session is None or session.revoked_at is not None or now > session.absolute_expires_at:
+        raise invalid_grant("The portal session behind this grant has ended.")
+
+
+def refresh(client: OAuthClient, form, now: datetime) -> TokenResponse:
+    presented = form.get("refresh_token")
+    if not presented:
+        raise invalid_request("refresh_token is required.")
+    token = _lock_for_update(select(RefreshToken).where(RefreshToken.token_hash == tokens.digest(presented)))
+    if token is None or token.grant.client_id != client.id:
+        raise invalid_grant("Unknown refresh token.")
+    if token.revoked_at is not None:
+        raise invalid_grant("This refresh token has been revoked.")
+    if token.rotated_to is not None:
+        return _refresh_again(token, presented, form, now)
+    _check_grant_live(token.grant, now)
+    if now > token.expires_at:
+        raise invalid_grant("This refresh token has expired.")
+    scope = _narrowed_scope(token.scope, form.get("scope"))
+    return _issue(token.grant, scope, now, predecessor=(token, presented))
+
+
+def _refresh_again(token: RefreshToken, presented: str, form, now: datetime) -> TokenResponse:
+    """A rotated token again: inside the grace window, only the immediate predecessor of the live token
+    gets that same successor (concurrent tabs, retries); anything else is reuse, i.e. theft."""
+    successor = db.session.get(RefreshToken, token.rotated_to)
+    grace = timedelta(seconds=current_app.config["REFRESH_GRACE_SECONDS"])
+    in_grace = grace and now - token.rotated_at <= grace
+    if not (in_grace and successor.rotated_to is None and successor.revoked_at is None):
+        grants.revoke_chain_for_reuse(token, now)
+        raise invalid_grant("This refresh token was already used; the session it belongs to has been revoked.")
+    _check_grant_live(token.grant, now)
+    return _token_response(token.grant, successor.scope, now, refresh_token=tokens.successor_of(presented))
+
+
+def _narrowed_scope(original: str, requested: str | None) -> str:
+    if not requested:
+        return original
+    if not set(requested.split()) <= set(original.split()):
+        raise OAuthError("invalid_scope", "A refresh cannot widen the scope.")
+    return " ".join(dict.fromkeys(requested.split()))
+
+
+def _issue(grant: OAuthGrant, scope: str, now: datetime, *, nonce=None, new_chain=False, predecessor=None):
+    """Mint the next refresh token (a new chain after a code; the derived successor after a refresh)."""
+    if predecessor:
+        old, presented = predecessor
+        value, chain = tokens.successor_of(presented), old.chain_id
+    else:
+        value, chain = tokens.new_token(tokens.REFRESH_PREFIX), secrets.token_hex(16)
+    lifetime = timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL_SECONDS"])
+    row = RefreshToken(token_hash=tokens.digest(value), grant_id=grant.id, chain_id=chain, scope=scope,
+                       created_at=now, expires_at=min(now + lifetime, grant.expires_at))  # fmt: skip
+    db.session.add(row)
+    db.session.flush()
+    if predecessor:
+        # Compare-and-set: of two racing rotations only one may mark the predecessor (never two live tokens).
+        marked = db.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == old.id, RefreshToken.rotated_to.is_(None))
+            .values(rotated_to=row.id, rotated_at=now, last_used_at=now)
+        )
+        if marked.rowcount != 1:
+            raise OAuthError("temporarily_unavailable", "Concurrent refresh; retry.", 503)
+        grant.last_refreshed_at = now
+    return _token_response(grant, scope, now, refresh_token=value, nonce=nonce)
+
+
+def _token_response(grant: OAuthGrant, scope: str, now: datetime, *, refresh_token: str, nonce=None):
+    ttl = current_app.config["ACCESS_TOKEN_TTL_SECONDS"]
+    response = TokenResponse(claims.access_token(grant, scope, now), ttl, scope, refresh_token=refresh_token)
+    if "openid" in scope.split():
+        response.id_token = claims.id_token(grant, now, nonce=nonce)
+    return response
+
+
+def client_credentials(client: OAuthClient, form, now: datetime) -> TokenResponse:
+    if client.is_public:
+        raise OAuthError("unauthorized_client", "Public clients cannot use client_credentials.")
+    ttl = current_app.config["ACCESS_TOKEN_TTL_SECONDS"]
+    return TokenResponse(claims.client_access_token(client, now), ttl, "")

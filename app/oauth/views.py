@@ -1,0 +1,167 @@
+"""OAuth 2.0 / OpenID Connect endpoints: each parses, calls one service, and answers."""
+
+from urllib.parse import urlencode
+
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
+
+from app.clock import now
+from app.extensions import csrf, db, limiter
+from app.oauth import authorize as authz
+from app.oauth import clients, discovery, endpoints, keys, token_service
+from app.oauth.errors import OAuthError
+from app.oauth.scopes import SCOPES
+from app.security.origin import cross_site_allowed
+from app.security.ratelimit import token_client_key
+from app.sessions.models import UserSession
+from app.web.auth import current_user, reauthenticate_url
+
+bp = Blueprint("oauth", __name__)
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _token_limit() -> str:
+    return current_app.config["TOKEN_RATE_LIMIT"]
+
+
+def _oauth_json(view):
+    """Back-channel endpoints: client-authenticated, callable from anywhere, never cookie-driven."""
+    return csrf.exempt(cross_site_allowed(view))
+
+
+def _error(exc: OAuthError):
+    headers = dict(NO_STORE)
+    if exc.status == 401 and request.authorization is not None:
+        headers["WWW-Authenticate"] = 'Basic realm="gatehouse"'
+    db.session.commit()  # a revocation decided while failing (code replay, refresh reuse) must stand
+    return jsonify(exc.body()), exc.status, headers
+
+
+@bp.route("/oauth/authorize", methods=["GET", "POST"])
+@csrf.exempt  # OIDC Core §3.1.2.1: relying parties may POST the request; the consent decision has its own token
+@cross_site_allowed
+def authorize():
+    params = request.form if request.method == "POST" else request.args
+    try:
+        auth_request = authz.parse(params)
+    except authz.ErrorPage as exc:
+        return render_template("oauth/error.html", message=str(exc)), 400
+    except authz.ErrorRedirect as exc:
+        return redirect(exc.location, 303 if request.method == "POST" else 302)
+    return _decide(auth_request, params)
+
+
+def _decide(auth_request: authz.AuthorizationRequest, params):
+    session = g.current_session
+    if authz.needs_login(auth_request, session, now()):
+        if "none" in auth_request.prompt:
+            return redirect(authz.deny(auth_request, "login_required", "The user is not signed in."))
+        return redirect(_login_url(params, signed_in=session is not None))
+    user = current_user()
+    consented = authz.has_consent(auth_request, user.id) and "consent" not in auth_request.prompt
+    if not consented:
+        if "none" in auth_request.prompt:
+            return redirect(authz.deny(auth_request, "consent_required", "The user has not approved this app."))
+        return render_template("oauth/consent.html", request_=auth_request, params=_carried(params), scopes=SCOPES)
+    location = authz.approve(auth_request, user, db.session.get(UserSession, session.id), now())
+    db.session.commit()
+    return redirect(location, 303 if request.method == "POST" else 302)
+
+
+def _carried(params) -> dict:
+    """The authorization request, carried through sign-in and consent (prompt=login is satisfied by then)."""
+    carried = {k: params.get(k) for k in authz.SINGLE_VALUED if params.get(k) is not None}
+    if "prompt" in carried:
+        carried["prompt"] = " ".join(p for p in carried["prompt"].split() if p not in ("login", "consent"))
+        carried = {k: v for k, v in carried.items() if v != ""}
+    return carried
+
+
+def _login_url(params, signed_in: bool) -> str:
+    carried = _carried(params)
+    carried.pop("max_age", None)  # satisfied by the re-authentication itself
+    next_url = url_for("oauth.authorize") + "?" + urlencode(carried)
+    return reauthenticate_url(next_url) if signed_in else url_for("accounts.login", next=next_url)
+
+
+@bp.post("/oauth/consent")
+def consent():
+    try:
+        auth_request = authz.parse(request.form)
+    except authz.ErrorPage as exc:
+        return render_template("oauth/error.html", message=str(exc)), 400
+    except authz.ErrorRedirect as exc:
+        return redirect(exc.location, 303)
+    if g.current_session is None:
+        return redirect(url_for("accounts.login"), 303)
+    if request.form.get("decision") != "approve":
+        return redirect(authz.deny(auth_request, "access_denied", "The user declined."), 303)
+    location = authz.approve(auth_request, current_user(), db.session.get(UserSession, g.current_session.id), now())
+    db.session.commit()
+    return redirect(location, 303)
+
+
+@bp.post("/oauth/token")
+@_oauth_json
+@limiter.limit(_token_limit, key_func=token_client_key)
+def token():
+    try:
+        client = clients.authenticate(request.headers.get("Authorization"), request.form)
+        response = token_service.exchange(client, request.form, now())
+    except OAuthError as exc:
+        return _error(exc)
+    db.session.commit()
+    return jsonify(response.body()), 200, NO_STORE
+
+
+@bp.post("/oauth/revoke")
+@_oauth_json
+@limiter.limit(_token_limit, key_func=token_client_key)
+def revoke():
+    try:
+        client = clients.authenticate(request.headers.get("Authorization"), request.form)
+        endpoints.revoke(client, request.form.get("token"), now())
+    except OAuthError as exc:
+        return _error(exc)
+    db.session.commit()
+    return "", 200, NO_STORE
+
+
+@bp.post("/oauth/introspect")
+@_oauth_json
+@limiter.limit(_token_limit, key_func=token_client_key)
+def introspect():
+    try:
+        client = clients.authenticate(request.headers.get("Authorization"), request.form)
+        body = endpoints.introspect(client, request.form.get("token"), now())
+    except OAuthError as exc:
+        return _error(exc)
+    return jsonify(body), 200, NO_STORE
+
+
+@bp.route("/oauth/userinfo", methods=["GET", "POST"])
+@_oauth_json
+def userinfo():
+    try:
+        body = endpoints.userinfo(request.headers.get("Authorization"), now())
+    except endpoints.InvalidToken as exc:
+        challenge = f'Bearer error="invalid_token", error_description="{exc}"'
+        return jsonify(error="invalid_token", error_description=str(exc)), 401, {"WWW-Authenticate": challenge}
+    return jsonify(body), 200, NO_STORE
+
+
+@bp.get("/oauth/jwks")
+def jwks():
+    body = keys.jwks(now())
+    db.session.commit()  # the first call creates the first key
+    return jsonify(body), 200, {"Cache-Control": "public, max-age=300"}
+
+
+@bp.get("/.well-known/openid-configuration")
+def openid_configuration():
+    return jsonify(discovery.metadata(openid=True)), 200, {"Cache-Control": "public, max-age=3600"}
+
+
+@bp.get("/.well-known/oauth-authorization-server")
+def authorization_server_metadata():
+    return jsonify(discovery.metadata(openid=False)), 200, {"Cache-Control": "public, max-age=3600"}
