@@ -1,4 +1,4 @@
-"""Refresh-token rotation: successors, grace window, reuse = theft, never two live tokens (catalogue #26–#31)."""
+"""Refresh-token rotation: successors, grace window, reuse = theft, never two live tokens (catalogue #26-#31)."""
 
 import threading
 from datetime import timedelta
