@@ -12,7 +12,7 @@ from app.web.htmx import is_htmx
 
 bp = Blueprint("security", __name__)
 
-SIGNED_OUT_PAUSE_SECONDS = 3
+SIGNED_OUT_PAUSE_SECONDS = 8
 
 
 def _context(form: PolicyForm | None = None, notice: str | None = None) -> dict:
@@ -51,8 +51,9 @@ def save_policy():
             db.session.commit()
             notice = "Saved." + (f" Applied to {recomputed} signed-in session(s)." if form.apply_now.data else "")
     status = 422 if form.errors else 200
+    shown = form if form.errors else None  # after a save, show what is stored, not what was posted
     if is_htmx():
-        return render_template("security/_policy_card.html", **_context(form, notice)), status
+        return render_template("security/_policy_card.html", **_context(shown, notice)), status
     if notice:
         flash(notice, "success")
         return redirect(url_for("security.page"), 303)

@@ -12,6 +12,8 @@ from app.web.htmx import is_htmx, render_page_or_partial
 
 bp = Blueprint("sessions", __name__)
 
+WARN_BEFORE_SECONDS = 5 * 60
+
 
 def _devices_context(notice: str | None = None) -> dict:
     rows = UserSession.live_for_user(g.current_session.user_id, now())
@@ -103,4 +105,6 @@ def _status(state: ActiveSession) -> dict:
         "absolute_expires_at": state.absolute_expires_at.isoformat(),
         "idle_seconds_left": int((state.idle_expires_at - current).total_seconds()),
         "absolute_seconds_left": int((state.absolute_expires_at - current).total_seconds()),
+        # Warn 5 minutes ahead, or half the idle window when that is shorter (a 5-minute policy).
+        "warn_before_seconds": min(WARN_BEFORE_SECONDS, state.idle_minutes * 30),
     }

@@ -3,7 +3,6 @@
 (function () {
   "use strict";
 
-  const WARN_SECONDS = 5 * 60;
   const POLL_MILLISECONDS = 30 * 1000;
   const DISMISSED_KEY = "gatehouse.dismissed-expiry";
 
@@ -43,13 +42,18 @@
     syncPolicyForms();
   });
 
-  // --- Policy card: Custom's minute inputs are editable only when Custom is chosen. ---
+  // --- Policy card: Custom's minute inputs are editable only when Custom is chosen; a preset shows its values. ---
   function syncPolicyForms() {
     document.querySelectorAll("[data-policy-form]").forEach(function (form) {
-      const custom = form.querySelector('input[name="preset"][value="custom"]');
-      form.querySelectorAll('input[name="idle_minutes"], input[name="absolute_minutes"]').forEach(function (input) {
-        input.disabled = !(custom && custom.checked);
-      });
+      const chosen = form.querySelector('input[name="preset"]:checked');
+      const custom = chosen && chosen.value === "custom";
+      const idle = form.querySelector('input[name="idle_minutes"]');
+      const absolute = form.querySelector('input[name="absolute_minutes"]');
+      [idle, absolute].forEach(function (input) { input.disabled = !custom; });
+      if (chosen && !custom) {
+        idle.value = chosen.dataset.idle;
+        absolute.value = chosen.dataset.absolute;
+      }
     });
   }
   document.addEventListener("change", function (event) {
@@ -93,9 +97,10 @@
     return state.status[field] - Math.floor((Date.now() - state.receivedAt) / 1000);
   }
 
+  // Whole minutes only: the notice is an alert, and a per-second countdown would be read out every second.
   function describe(seconds) {
     if (seconds >= 60) return Math.ceil(seconds / 60) + " min";
-    return Math.max(seconds, 0) + " s";
+    return "less than a minute";
   }
 
   function render() {
@@ -106,11 +111,14 @@
     const kind = absolute <= idle ? "absolute" : "idle";
     const left = Math.min(idle, absolute);
     const expiry = kind + ":" + state.status[kind + "_expires_at"];
-    const show = left <= WARN_SECONDS && sessionStorage.getItem(DISMISSED_KEY) !== expiry;
+    const show = left <= state.status.warn_before_seconds && sessionStorage.getItem(DISMISSED_KEY) !== expiry;
     banner.querySelectorAll("[data-kind]").forEach(function (notice) {
       const visible = show && notice.dataset.kind === kind;
+      if (notice.hidden && !visible) return;
+      if (!visible && notice.contains(document.activeElement)) document.getElementById("main").focus();
       notice.hidden = !visible;
-      if (visible) notice.querySelector("[data-countdown]").textContent = describe(left);
+      const countdown = notice.querySelector("[data-countdown]");
+      if (visible && countdown.textContent !== describe(left)) countdown.textContent = describe(left);
     });
     banner.dataset.expiry = expiry;
   }

@@ -255,7 +255,7 @@ def test_revoke_all_page_flow_shows_the_count_then_goes_to_login(app, owner):
     done = client.post("/account/security/revoke/all", data={"csrf_token": csrf_token_from(confirm.text)})
     assert done.status_code == 200
     assert "Signed out 2 sessions, including yours." in done.text
-    assert 'http-equiv="refresh" content="3;url=/login"' in done.text
+    assert 'http-equiv="refresh" content="8;url=/login"' in done.text
     assert client.get("/").status_code == 302
 
 

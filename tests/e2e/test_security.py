@@ -182,7 +182,7 @@ def test_owner_signs_out_everyone_else_then_everyone(live_server, owner, new_con
     expect(page.locator(".notice--success")).to_have_text("Signed out 2 sessions, including yours.")
     expect(page.get_by_role("navigation", name="Main")).to_have_count(0)
     screenshot(page, "signed-out-everyone.png")
-    page.wait_for_url(f"{live_server.url}/login", timeout=10_000)  # the 3 s meta refresh
+    page.wait_for_url(f"{live_server.url}/login", timeout=15_000)  # the 8 s meta refresh
     expect(page.get_by_role("heading", name="Sign in to Gatehouse")).to_be_visible()
     expect_signed_out(member)
 
