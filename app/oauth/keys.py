@@ -1,4 +1,4 @@
-"""Signing keys (ES256, with a kid), the public JWKS, rotation, and JWT encode/decode via joserfc."""
+"""Signing keys (RS256, with a kid), the public JWKS, rotation, and JWT encode/decode via joserfc."""
 
 import secrets
 from datetime import datetime, timedelta
@@ -6,14 +6,15 @@ from datetime import datetime, timedelta
 from flask import current_app
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, KeySet
+from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import or_, select
 
 from app.extensions import db
 from app.oauth.models import SigningKey
 
-ALGORITHM = "ES256"
-CURVE = "P-256"
+# OpenID Connect Discovery §3: RS256 MUST be supported for ID tokens (and is the registration default).
+ALGORITHM = "RS256"
+KEY_BITS = 2048
 
 
 class InvalidJWT(ValueError):
@@ -25,7 +26,7 @@ def _password() -> str:
 
 
 def create_key(now: datetime) -> SigningKey:
-    key = ECKey.generate_key(CURVE)
+    key = RSAKey.generate_key(KEY_BITS)
     kid = secrets.token_urlsafe(12)
     public = key.as_dict(private=False) | {"kid": kid, "alg": ALGORITHM, "use": "sig"}
     row = SigningKey(
@@ -71,11 +72,11 @@ def jwks(now: datetime) -> dict:
     return {"keys": [row.public_jwk for row in published_keys(now)]}
 
 
-def _private(row: SigningKey) -> ECKey:
+def _private(row: SigningKey) -> RSAKey:
     passwords = [current_app.config["SECRET_KEY"], *current_app.config["SECRET_KEY_FALLBACKS"]]
     for password in passwords:
         try:
-            return ECKey.import_key(row.private_pem, parameters={"kid": row.kid, "alg": ALGORITHM}, password=password)
+            return RSAKey.import_key(row.private_pem, parameters={"kid": row.kid, "alg": ALGORITHM}, password=password)
         except (ValueError, TypeError):
             continue
     raise InvalidJWT("signing key cannot be decrypted with the configured secret keys")
@@ -86,9 +87,9 @@ def sign(claims: dict, typ: str, now: datetime) -> str:
     return jwt.encode({"alg": ALGORITHM, "kid": row.kid, "typ": typ}, claims, _private(row))
 
 
-def verify(token: str, typ: str, now: datetime) -> dict:
-    """Decode a JWT we issued: only our keys, only ES256, the expected typ, not expired."""
-    keyset = KeySet([ECKey.import_key(row.public_jwk) for row in published_keys(now)])
+def verify(token: str, typ: str, now: datetime, *, allow_expired: bool = False) -> dict:
+    """Decode a JWT we issued: only our keys, only RS256, the expected typ, not expired (unless a hint)."""
+    keyset = KeySet([RSAKey.import_key(row.public_jwk) for row in published_keys(now)])
     try:
         decoded = jwt.decode(token, keyset, algorithms=[ALGORITHM])
     except (JoseError, ValueError, TypeError) as exc:
@@ -96,6 +97,6 @@ def verify(token: str, typ: str, now: datetime) -> dict:
     if decoded.header.get("typ") != typ:
         raise InvalidJWT("unexpected typ")
     expires = decoded.claims.get("exp")
-    if not isinstance(expires, int) or expires < int(now.timestamp()):
+    if not isinstance(expires, int) or (expires < int(now.timestamp()) and not allow_expired):
         raise InvalidJWT("expired")
     return decoded.claims

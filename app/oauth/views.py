@@ -4,16 +4,18 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
 
+from app.accounts.services import sign_out
 from app.clock import now
 from app.extensions import csrf, db, limiter
 from app.oauth import authorize as authz
 from app.oauth import clients, discovery, endpoints, keys, token_service
+from app.oauth import logout as rp_logout
 from app.oauth.errors import OAuthError
 from app.oauth.scopes import SCOPES
 from app.security.origin import cross_site_allowed
 from app.security.ratelimit import token_client_key
 from app.sessions.models import UserSession
-from app.web.auth import current_user, reauthenticate_url
+from app.web.auth import current_user, forget_session, reauthenticate_url
 
 bp = Blueprint("oauth", __name__)
 
@@ -148,6 +150,24 @@ def userinfo():
         challenge = f'Bearer error="invalid_token", error_description="{exc}"'
         return jsonify(error="invalid_token", error_description=str(exc)), 401, {"WWW-Authenticate": challenge}
     return jsonify(body), 200, NO_STORE
+
+
+@bp.route("/oauth/logout", methods=["GET", "POST"])
+@csrf.exempt  # the request comes from the relying party; signing out without a valid hint needs a click
+@cross_site_allowed
+def logout():
+    params = request.form if request.method == "POST" else request.args
+    decision = rp_logout.plan(
+        params.get("id_token_hint"), params.get("post_logout_redirect_uri"), params.get("state"),
+        g.current_session, now(),
+    )  # fmt: skip
+    if decision.redirect_to is None:
+        return render_template("oauth/logout.html", client_name=decision.client_name)
+    if decision.sign_out:
+        sign_out(g.current_session.id, now(), ip=request.remote_addr)
+        db.session.commit()
+        forget_session()
+    return redirect(decision.redirect_to, 303)
 
 
 @bp.get("/oauth/jwks")

@@ -203,7 +203,7 @@ def test_reauthentication_moves_auth_time(app, owner, make_client, clock):
     keys = KeySet.import_key_set(app.test_client().get("/oauth/jwks").json)
 
     def auth_time(id_token: str) -> int:
-        return jwt.decode(id_token, keys, algorithms=["ES256"]).claims["auth_time"]
+        return jwt.decode(id_token, keys, algorithms=["RS256"]).claims["auth_time"]
 
     assert auth_time(second["id_token"]) == auth_time(first["id_token"]) + 300
 

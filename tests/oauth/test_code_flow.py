@@ -9,7 +9,7 @@ from tests.oauth.conftest import query_of
 
 def decode(app, token: str) -> jwt.Token:
     keyset = KeySet.import_key_set(app.test_client().get("/oauth/jwks").json)
-    return jwt.decode(token, keyset, algorithms=["ES256"])
+    return jwt.decode(token, keyset, algorithms=["RS256"])
 
 
 def test_code_flow_issues_tokens_bound_to_the_grant(app, flow, clock):
@@ -18,7 +18,7 @@ def test_code_flow_issues_tokens_bound_to_the_grant(app, flow, clock):
     assert body["refresh_token"].startswith("ghr_") and body["grant_token"].startswith("ghg_")
     assert body["scope"] == "openid profile email"
     id_token = decode(app, body["id_token"])
-    assert id_token.header["alg"] == "ES256" and id_token.header["kid"]
+    assert id_token.header["alg"] == "RS256" and id_token.header["kid"]
     claims = id_token.claims
     with app.app_context():
         grant = OAuthGrant.by_public_id(claims["sid"])

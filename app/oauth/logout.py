@@ -1,0 +1,40 @@
+"""RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): redirect only when everything checks out."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.oauth import authorize, claims, keys
+from app.oauth.models import OAuthClient
+from app.sessions.services import ActiveSession
+
+
+@dataclass(frozen=True)
+class LogoutPlan:
+    sign_out: bool  # end this browser's portal session now
+    redirect_to: str | None  # None: show the confirmation page instead (no redirect, no silent logout)
+    client_name: str | None = None
+
+
+def plan(id_token_hint: str | None, redirect_uri: str | None, state: str | None,
+         session: ActiveSession | None, now: datetime) -> LogoutPlan:  # fmt: skip
+    """A valid hint of ours, naming the signed-in user, plus a registered post-logout URI: sign out and
+    go back. Anything less (missing or altered hint, unregistered URI): ask the user first (catalogue #22)."""
+    hint = _hint(id_token_hint, now)
+    client = OAuthClient.by_client_id(hint.get("aud", "")) if hint else None
+    if client is None or client.disabled_at is not None:
+        return LogoutPlan(sign_out=False, redirect_to=None)
+    same_user = session is None or hint.get("sub") == claims.subject(session.user_id)
+    registered = redirect_uri in client.post_logout_redirect_uris
+    if not (registered and same_user):
+        return LogoutPlan(sign_out=False, redirect_to=None, client_name=client.name)
+    location = authorize.response_location(redirect_uri, {}, state) if redirect_uri else None
+    return LogoutPlan(sign_out=session is not None, redirect_to=location, client_name=client.name)
+
+
+def _hint(token: str | None, now: datetime) -> dict | None:
+    if not token:
+        return None
+    try:
+        return keys.verify(token, claims.ID_TOKEN_TYP, now, allow_expired=True)
+    except keys.InvalidJWT:
+        return None
