@@ -150,6 +150,17 @@ def check_session(public_id: str, user_id: int, now: datetime, *, touch: bool) -
     return state
 
 
+def end_if_expired(session: UserSession, now: datetime) -> None:
+    """Called when a client app uses a grant: a portal session past an expiry ends here (taking its grants
+    with it) even if its browser never comes back. Client activity is not portal activity: the owner's idle
+    timeout is about the device."""
+    state = ActiveSession.of(session)
+    reason = state.expired_reason(now)
+    if reason:
+        _end_ids([state.id], reason, now, tag=EventTag.SESSION_EXPIRED)
+        raise SessionEnded(reason)
+
+
 def extend_idle(state: ActiveSession, now: datetime) -> ActiveSession:
     """Slide the idle window from now, never past the absolute expiry."""
     return _record_activity(state, now, force=True)

@@ -213,3 +213,20 @@ def test_concurrent_refreshes_without_grace_never_fork_the_chain(make_app, clock
     # D6: with no grace a duplicate cannot be told from theft, so the chain ends revoked.
     live = "SELECT count(*) FROM oauth_refresh_tokens WHERE revoked_at IS NULL"
     assert fresh_connection_rows(flow.app, live) == [(0,)]
+
+
+def test_an_idle_portal_session_ends_at_the_next_refresh_without_the_browser(app, flow, clock):
+    tokens = flow.tokens()
+    clock.advance(minutes=31)  # the browser never comes back; the client app refreshes
+    assert flow.refresh(tokens["refresh_token"]).json["error"] == "invalid_grant"
+    live = fresh_connection_rows(app, "SELECT revoked_reason FROM user_sessions")
+    assert live == [("idle_timeout",)]
+
+
+def test_refreshing_is_not_portal_activity(app, flow, clock):
+    tokens = flow.tokens()
+    clock.advance(minutes=25)
+    tokens = flow.refresh(tokens["refresh_token"]).json
+    clock.advance(minutes=6)  # 31 min since the browser was last used
+    assert flow.refresh(tokens["refresh_token"]).json["error"] == "invalid_grant"
+    assert flow.browser.get("/").headers["Location"].startswith("/login?reason=session_expired")
