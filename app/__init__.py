@@ -74,6 +74,7 @@ def setup_extensions(app: Flask) -> None:
 def setup_blueprints(app: Flask) -> None:
     from app.accounts import security_views
     from app.accounts import views as accounts
+    from app.oauth import apps_views
     from app.oauth import views as oauth
     from app.sessions import views as sessions
 
@@ -81,6 +82,7 @@ def setup_blueprints(app: Flask) -> None:
     app.register_blueprint(sessions.bp)
     app.register_blueprint(security_views.bp)
     app.register_blueprint(oauth.bp)
+    app.register_blueprint(apps_views.bp)
 
 
 def setup_request_pipeline(app: Flask) -> None:

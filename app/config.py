@@ -53,6 +53,8 @@ def from_environment(instance_path: str) -> dict:
         "AUTH_CODE_TTL_SECONDS": _env_int("AUTH_CODE_TTL_SECONDS", 60),
         "REFRESH_TOKEN_TTL_SECONDS": _env_int("REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600),
         "REFRESH_GRACE_SECONDS": _env_int("REFRESH_GRACE_SECONDS", 5),
+        "CLEANUP_RETENTION_DAYS": _env_int("CLEANUP_RETENTION_DAYS", 30),
+        "CLEANUP_BATCH_SIZE": _env_int("CLEANUP_BATCH_SIZE", 1000),
         "TOKEN_RATE_LIMIT": os.environ.get("TOKEN_RATE_LIMIT", "120 per minute"),
         "LOGIN_RATE_LIMIT_PER_IP": os.environ.get("LOGIN_RATE_LIMIT_PER_IP", "20 per minute"),
         "LOGIN_RATE_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_RATE_LIMIT_PER_ACCOUNT", "5 per minute;20 per hour"),

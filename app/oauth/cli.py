@@ -1,15 +1,18 @@
 """`flask clients …`, `flask keys rotate`: JSON out, one-line errors with exit status 1."""
 
 import json
+from datetime import timedelta
 
 import click
-from flask.cli import AppGroup
+from flask import current_app
+from flask.cli import AppGroup, with_appcontext
 
 from app.audit import services as audit
 from app.audit.tags import EventTag
 from app.clock import now
 from app.extensions import db
 from app.oauth import clients, keys
+from app.oauth.cleanup import cleanup
 from app.oauth.errors import ClientError
 from app.oauth.models import OAuthClient
 
@@ -88,6 +91,21 @@ def rotate_keys() -> None:
     _emit({"kid": row.kid, "algorithm": row.algorithm, "published": [k.kid for k in keys.published_keys(now())]})
 
 
+@click.command("cleanup")
+@click.option("--retention-days", type=click.IntRange(0, 3650), default=None,
+              help="Keep ended rows this long (default: CLEANUP_RETENTION_DAYS).")  # fmt: skip
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=None,
+              help="Rows per delete transaction (default: CLEANUP_BATCH_SIZE).")  # fmt: skip
+@with_appcontext
+def cleanup_command(retention_days: int | None, batch_size: int | None) -> None:
+    """Delete expired codes and long-ended refresh tokens and grants, in batches."""
+    config = current_app.config
+    retention = timedelta(days=config["CLEANUP_RETENTION_DAYS"] if retention_days is None else retention_days)
+    counts = cleanup(now(), retention, batch_size or config["CLEANUP_BATCH_SIZE"])
+    _emit({"deleted": counts})
+
+
 def init_cli(app) -> None:
     app.cli.add_command(clients_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(cleanup_command)

@@ -65,7 +65,7 @@ def introspect(client: OAuthClient, value: str | None, now: datetime) -> dict:
 
 
 def _introspect_refresh(client: OAuthClient, row: RefreshToken | None, now: datetime) -> dict:
-    if row is None or row.grant.client_id != client.id or row.revoked_at or row.rotated_to or now > row.expires_at:
+    if row is None or row.grant.client_id != client.id or row.revoked_at or row.rotated_at or now > row.expires_at:
         return INACTIVE
     if not live_grant(row.grant, now):
         return INACTIVE

@@ -49,9 +49,7 @@ def rotate(now: datetime) -> SigningKey:
 
 
 def active_key(now: datetime) -> SigningKey:
-    row = db.session.scalar(
-        select(SigningKey).where(SigningKey.retired_at.is_(None)).order_by(SigningKey.created_at.desc())
-    )
+    row = db.session.scalar(select(SigningKey).where(SigningKey.retired_at.is_(None)).order_by(SigningKey.id.desc()))
     return row or create_key(now)
 
 
@@ -62,7 +60,7 @@ def published_keys(now: datetime) -> list[SigningKey]:
         db.session.scalars(
             select(SigningKey)
             .where(or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > horizon))
-            .order_by(SigningKey.created_at.desc())
+            .order_by(SigningKey.id.desc())
         )
     )
 

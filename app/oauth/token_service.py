@@ -126,8 +126,8 @@ def refresh(client: OAuthClient, form, now: datetime) -> TokenResponse:
         raise invalid_grant("Unknown refresh token.")
     if token.revoked_at is not None:
         raise invalid_grant("This refresh token has been revoked.")
-    if token.rotated_to is not None:
-        return _refresh_again(token, presented, form, now)
+    if token.rotated_at is not None:  # rotated_to may be gone (cleanup deleted the successor): still rotated
+        return _refresh_again(token, presented, now)
     _check_grant_live(token.grant, now)
     if now > token.expires_at:
         raise invalid_grant("This refresh token has expired.")
@@ -135,13 +135,13 @@ def refresh(client: OAuthClient, form, now: datetime) -> TokenResponse:
     return _issue(token.grant, scope, now, predecessor=(token, presented))
 
 
-def _refresh_again(token: RefreshToken, presented: str, form, now: datetime) -> TokenResponse:
+def _refresh_again(token: RefreshToken, presented: str, now: datetime) -> TokenResponse:
     """A rotated token again: inside the grace window, only the immediate predecessor of the live token
     gets that same successor (concurrent tabs, retries); anything else is reuse, i.e. theft."""
-    successor = db.session.get(RefreshToken, token.rotated_to)
+    successor = db.session.get(RefreshToken, token.rotated_to) if token.rotated_to else None
     grace = timedelta(seconds=current_app.config["REFRESH_GRACE_SECONDS"])
     in_grace = grace and now - token.rotated_at <= grace
-    if not (in_grace and successor.rotated_to is None and successor.revoked_at is None):
+    if not (in_grace and successor and successor.rotated_at is None and successor.revoked_at is None):
         grants.revoke_chain_for_reuse(token, now)
         raise invalid_grant("This refresh token was already used; the session it belongs to has been revoked.")
     _check_grant_live(token.grant, now)
@@ -172,7 +172,7 @@ def _issue(grant: OAuthGrant, scope: str, now: datetime, *, nonce=None, new_chai
         # Compare-and-set: of two racing rotations only one may mark the predecessor (never two live tokens).
         marked = db.session.execute(
             update(RefreshToken)
-            .where(RefreshToken.id == old.id, RefreshToken.rotated_to.is_(None))
+            .where(RefreshToken.id == old.id, RefreshToken.rotated_at.is_(None))
             .values(rotated_to=row.id, rotated_at=now, last_used_at=now)
         )
         if marked.rowcount != 1:

@@ -4,6 +4,7 @@ from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template
 
 from app.clock import now
 from app.extensions import db
+from app.oauth import connected
 from app.sessions import revocation
 from app.sessions.models import UserSession
 from app.sessions.services import ActiveSession, extend_idle
@@ -26,6 +27,7 @@ def _devices_context(notice: str | None = None) -> dict:
         "fresh": is_fresh(),
         "reauth_url": reauthenticate_url(url_for("sessions.confirm_sign_out_others")),
         "notice": notice,
+        "apps_by_session": connected.grants_by_session(g.current_session.user_id, now()),
     }
 
 

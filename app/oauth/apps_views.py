@@ -1,0 +1,54 @@
+"""Connected apps in the portal: disconnect one app from one device, or from every device."""
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+
+from app.clock import now
+from app.extensions import db
+from app.oauth import connected
+from app.oauth.models import OAuthClient, OAuthGrant
+from app.web.auth import login_required
+
+bp = Blueprint("apps", __name__)
+
+
+@bp.get("/account/apps")
+@login_required
+def index():
+    return render_template("apps/index.html", apps=connected.apps_of(g.current_session.user_id, now()))
+
+
+@bp.route("/account/apps/grants/<public_id>/disconnect", methods=["GET", "POST"])
+@login_required
+def disconnect_grant(public_id: str):
+    if request.method == "GET":  # the confirmation page used without JavaScript
+        grant = OAuthGrant.by_public_id(public_id)
+        if grant is None or grant.user_id != g.current_session.user_id or grant.revoked_at is not None:
+            abort(404)
+        return render_template("apps/confirm_grant.html", grant=grant)
+    try:
+        name = connected.disconnect_grant(g.current_session.user_id, public_id, now())
+    except connected.UnknownApp:
+        abort(404)
+    db.session.commit()
+    return _done(f"Disconnected {name} from that device.", url_for("sessions.devices"))
+
+
+@bp.route("/account/apps/<client_id>/disconnect", methods=["GET", "POST"])
+@login_required
+def disconnect_app(client_id: str):
+    if request.method == "GET":
+        client = OAuthClient.by_client_id(client_id)
+        if client is None:
+            abort(404)
+        return render_template("apps/confirm_app.html", client=client)
+    try:
+        name, count = connected.disconnect_app(g.current_session.user_id, client_id, now())
+    except connected.UnknownApp:
+        abort(404)
+    db.session.commit()
+    return _done(f"Disconnected {name} from {count} device{'s' if count != 1 else ''}.", url_for("apps.index"))
+
+
+def _done(message: str, location: str):
+    flash(message, "success")
+    return redirect(location, 303)
