@@ -96,8 +96,9 @@ def setup_request_pipeline(app: Flask) -> None:
 
 
 def setup_cli(app: Flask) -> None:
-    from app.accounts.cli import init_cli
-    from app.oauth.cli import init_cli as init_oauth_cli
+    from app import demo
+    from app.accounts import cli as accounts_cli
+    from app.oauth import cli as oauth_cli
 
-    init_cli(app)
-    init_oauth_cli(app)
+    for module in (accounts_cli, oauth_cli, demo):
+        module.init_cli(app)

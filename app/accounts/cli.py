@@ -1,29 +1,19 @@
 """`flask accounts …`, `flask users …` and `flask demo`: JSON out, one-line errors, exit status 1."""
 
 import json
-import secrets
 import sys
-from pathlib import Path
 
 import click
-from flask import current_app
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import AppGroup
 
 from app.accounts import services
 from app.accounts.errors import AccountError
-from app.accounts.models import ROLE_MEMBER, ROLE_OWNER, ROLES, Account
+from app.accounts.models import ROLES, Account
 from app.clock import now
 from app.extensions import db
 
 accounts_cli = AppGroup("accounts", help="Manage accounts.")
 users_cli = AppGroup("users", help="Manage users.")
-
-DEMO_ACCOUNT = "Demo"
-DEMO_CREDENTIALS_FILE = "demo-credentials.json"
-DEMO_USERS = (
-    ("ada@demo.test", "Ada Lovelace", ROLE_OWNER),
-    ("grace@demo.test", "Grace Hopper", ROLE_MEMBER),
-)
 
 
 def _emit(data: dict) -> None:
@@ -67,28 +57,6 @@ def create_user(account_name: str, email: str, name: str, role: str, password_st
     _emit({"user": {"id": user.id, "email": user.email, "name": user.name, "role": user.role, "account": account.name}})
 
 
-@click.command("demo")
-@with_appcontext
-def load_demo() -> None:
-    """Load the demo account once; its credentials are printed now and kept in instance/."""
-    path = Path(current_app.instance_path) / DEMO_CREDENTIALS_FILE
-    if Account.by_name(DEMO_ACCOUNT):
-        _emit({"demo": "already loaded", "credentials_file": str(path)})
-        return
-    account = services.create_account(DEMO_ACCOUNT, now())
-    users = []
-    for email, name, role in DEMO_USERS:
-        password = secrets.token_urlsafe(12)
-        services.create_user(account, email, name, role, password, now())
-        users.append({"email": email, "name": name, "role": role, "password": password})
-    db.session.commit()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"account": DEMO_ACCOUNT, "users": users}, indent=2))
-    path.chmod(0o600)
-    _emit({"demo": "loaded", "account": DEMO_ACCOUNT, "users": users, "credentials_file": str(path)})
-
-
 def init_cli(app) -> None:
     app.cli.add_command(accounts_cli)
     app.cli.add_command(users_cli)
-    app.cli.add_command(load_demo)

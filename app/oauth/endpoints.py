@@ -24,7 +24,8 @@ def _grant_by_token(value: str) -> OAuthGrant | None:
 
 
 def revoke(client: OAuthClient, value: str | None, now: datetime) -> None:
-    """Revoking a refresh or grant token ends its grant and chain. Unknown tokens and other clients' tokens
+    """Revoking a refresh, grant or access token ends its grant (access tokens are stateless JWTs: their grant
+    is what can be revoked, so every token of that grant stops working). Unknown tokens and other clients' tokens
     get the same silent 200, so the endpoint is no oracle (RFC 7009 §2.2)."""
     if not value:
         raise OAuthError("invalid_request", "token is required.")
@@ -34,9 +35,17 @@ def revoke(client: OAuthClient, value: str | None, now: datetime) -> None:
     elif value.startswith(tokens.GRANT_PREFIX):
         grant = _grant_by_token(value)
     else:
-        grant = None
+        grant = _grant_of_access_token(value, now)
     if grant is not None and grant.client_id == client.id:
         grants.revoke_grants(OAuthGrant.id == grant.id, reason=grants.REASON_REVOKED_BY_CLIENT, now=now)
+
+
+def _grant_of_access_token(value: str, now: datetime) -> OAuthGrant | None:
+    try:
+        body = keys.verify(value, claims.ACCESS_TOKEN_TYP, now)
+    except keys.InvalidJWT:
+        return None
+    return OAuthGrant.by_public_id(body["sid"]) if "sid" in body else None
 
 
 def live_grant(grant: OAuthGrant | None, now: datetime) -> bool:
@@ -75,12 +84,16 @@ def _introspect_refresh(client: OAuthClient, row: RefreshToken | None, now: date
 
 
 class InvalidToken(Exception):
-    """RFC 6750 §3.1 invalid_token: the bearer token is missing, forged, expired or its grant has ended."""
+    """RFC 6750 §3.1 invalid_token: the bearer token is forged, expired or its grant has ended."""
+
+
+class MissingToken(Exception):
+    """No bearer token at all: RFC 6750 §3.1 says to answer without an error code."""
 
 
 def userinfo(authorization: str | None, now: datetime) -> dict:
     if not authorization or not authorization.lower().startswith("bearer "):
-        raise InvalidToken("Send the access token as a Bearer token.")
+        raise MissingToken()
     try:
         body = keys.verify(authorization[7:].strip(), claims.ACCESS_TOKEN_TYP, now)  # an ID token's typ is refused
     except keys.InvalidJWT as exc:

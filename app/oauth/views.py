@@ -146,6 +146,9 @@ def introspect():
 def userinfo():
     try:
         body = endpoints.userinfo(request.headers.get("Authorization"), now())
+    except endpoints.MissingToken:
+        description = "Send the access token in the Authorization header as a Bearer token."
+        return jsonify(error="invalid_request", error_description=description), 401, {"WWW-Authenticate": "Bearer"}
     except endpoints.InvalidToken as exc:
         challenge = f'Bearer error="invalid_token", error_description="{exc}"'
         return jsonify(error="invalid_token", error_description=str(exc)), 401, {"WWW-Authenticate": challenge}

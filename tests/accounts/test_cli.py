@@ -114,6 +114,8 @@ def test_demo_loads_once_and_saves_the_credentials(app, cli, tmp_path):
     assert first.exit_code == 0
     loaded = json.loads(first.output)
     assert [u["role"] for u in loaded["users"]] == ["owner", "member"]
+    assert loaded["client"]["client_secret"].startswith("ghs_")
+    assert loaded["client"]["redirect_uris"] == ["http://localhost:5001/auth/callback"]
     saved = json.loads((tmp_path / "demo-credentials.json").read_text())
     assert saved["users"][0]["password"] == loaded["users"][0]["password"]
     assert oct((tmp_path / "demo-credentials.json").stat().st_mode)[-3:] == "600"

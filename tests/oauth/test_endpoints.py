@@ -229,3 +229,17 @@ def test_rp_logout_without_proof_asks_first_and_keeps_the_session(app, owner, ma
     assert response.status_code == 200 and "Location" not in response.headers
     assert "Sign out of Gatehouse?" in response.text
     assert flow.browser.get("/").status_code == 200
+
+
+def test_revoking_an_access_token_ends_its_grant(app, flow):
+    tokens = flow.tokens()
+    form = flow.rp.auth() | {"token": tokens["access_token"], "token_type_hint": "access_token"}
+    assert app.test_client().post("/oauth/revoke", data=form).status_code == 200
+    assert flow.introspect(tokens["access_token"]) == {"active": False}
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert app.test_client().get("/oauth/userinfo", headers=bearer).status_code == 401
+
+
+def test_userinfo_without_a_token_names_no_error_code(app):
+    response = app.test_client().get("/oauth/userinfo")
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Bearer"

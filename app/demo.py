@@ -1,0 +1,64 @@
+"""`flask demo`: the account, people and client app that `make run` starts with."""
+
+import json
+import secrets
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from app.accounts import services as accounts
+from app.accounts.models import ROLE_MEMBER, ROLE_OWNER, Account
+from app.clock import now
+from app.extensions import db
+from app.oauth.clients import register_client
+
+DEMO_ACCOUNT = "Demo"
+CREDENTIALS_FILE = "demo-credentials.json"
+DEMO_USERS = (
+    ("ada@demo.test", "Ada Lovelace", ROLE_OWNER),
+    ("grace@demo.test", "Grace Hopper", ROLE_MEMBER),
+)
+# The demo client app runs on another site (localhost, not 127.0.0.1), so no cookie is shared.
+DEMO_APP_URL = "http://localhost:5001"
+
+
+def _demo_client() -> dict:
+    registered = register_client(
+        "Demo App",
+        [f"{DEMO_APP_URL}/auth/callback"],
+        now(),
+        first_party=True,
+        backchannel_logout_uri=f"{DEMO_APP_URL}/auth/backchannel-logout",
+        post_logout_redirect_uris=[f"{DEMO_APP_URL}/"],
+    )
+    return {"name": "Demo App", "client_id": registered.client.client_id, "client_secret": registered.secret,
+            "redirect_uris": registered.client.redirect_uris}  # fmt: skip
+
+
+@click.command("demo")
+@with_appcontext
+def load_demo() -> None:
+    """Load the demo data once; the credentials are printed now and kept in instance/."""
+    path = Path(current_app.instance_path) / CREDENTIALS_FILE
+    if Account.by_name(DEMO_ACCOUNT):
+        click.echo(json.dumps({"demo": "already loaded", "credentials_file": str(path)}, indent=2))
+        return
+    account = accounts.create_account(DEMO_ACCOUNT, now())
+    users = []
+    for email, name, role in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        accounts.create_user(account, email, name, role, password, now())
+        users.append({"email": email, "name": name, "role": role, "password": password})
+    client = _demo_client()
+    db.session.commit()
+    saved = {"account": DEMO_ACCOUNT, "users": users, "client": client}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(saved, indent=2))
+    path.chmod(0o600)
+    click.echo(json.dumps({"demo": "loaded", **saved, "credentials_file": str(path)}, indent=2))
+
+
+def init_cli(app) -> None:
+    app.cli.add_command(load_demo)
