@@ -7,7 +7,7 @@ DEV_ENV := GATEHOUSE_ENV=development
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test bench lint format
+.PHONY: run test bench lint format screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,7 @@ lint: $(VENV)/.dev-installed
 format: $(VENV)/.dev-installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Regenerate the README's screenshots from the browser tests (they write elsewhere otherwise).
+screenshots: $(VENV)/.dev-installed
+	GATEHOUSE_SCREENSHOTS=1 $(BIN)/pytest -q tests/e2e
