@@ -15,7 +15,7 @@ from app.oauth.scopes import SCOPES
 from app.security.origin import cross_site_allowed
 from app.security.ratelimit import token_client_key
 from app.sessions.models import UserSession
-from app.web.auth import current_user, forget_session, reauthenticate_url
+from app.web.auth import current_user, forget_session, json_api, reauthenticate_url
 
 bp = Blueprint("oauth", __name__)
 
@@ -27,8 +27,8 @@ def _token_limit() -> str:
 
 
 def _oauth_json(view):
-    """Back-channel endpoints: client-authenticated, callable from anywhere, never cookie-driven."""
-    return csrf.exempt(cross_site_allowed(view))
+    """Back-channel endpoints: client-authenticated, callable from anywhere, never cookie-driven, JSON errors."""
+    return csrf.exempt(cross_site_allowed(json_api(view)))
 
 
 def _error(exc: OAuthError):
@@ -103,11 +103,19 @@ def consent():
     return redirect(location, 303)
 
 
+def _single_valued(form) -> None:
+    """RFC 6749 §3.2: request parameters MUST NOT be included more than once."""
+    repeated = sorted(name for name in form if len(form.getlist(name)) > 1)
+    if repeated:
+        raise OAuthError("invalid_request", f"Repeated parameter: {', '.join(repeated)}.")
+
+
 @bp.post("/oauth/token")
 @_oauth_json
 @limiter.limit(_token_limit, key_func=token_client_key)
 def token():
     try:
+        _single_valued(request.form)
         client = clients.authenticate(request.headers.get("Authorization"), request.form)
         response = token_service.exchange(client, request.form, now())
     except OAuthError as exc:

@@ -243,3 +243,40 @@ def test_revoking_an_access_token_ends_its_grant(app, flow):
 def test_userinfo_without_a_token_names_no_error_code(app):
     response = app.test_client().get("/oauth/userinfo")
     assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_repeated_parameters_are_refused(app, flow):
+    code, verifier = flow.code()
+    form = [("grant_type", "authorization_code"), ("code", code), ("code", code), ("code_verifier", verifier),
+            ("redirect_uri", flow.rp.redirect_uri), *flow.rp.auth().items()]  # fmt: skip
+    from werkzeug.datastructures import MultiDict
+
+    response = app.test_client().post("/oauth/token", data=MultiDict(form))
+    assert response.status_code == 400 and "Repeated parameter: code" in response.json["error_description"]
+    assert flow.redeem(code, verifier).status_code == 200  # refused before the code was looked at
+
+
+def test_token_endpoint_is_rate_limited_per_client(make_app, owner, make_client):
+    app = make_app(TOKEN_RATE_LIMIT="3 per minute")
+    statuses = [
+        app.test_client().post("/oauth/token", data={"client_id": "gh_x", "client_secret": "guess"}).status_code
+        for _ in range(4)
+    ]
+    assert statuses == [401, 401, 401, 429]
+
+
+def test_a_database_outage_is_a_503_not_reuse(app, flow, monkeypatch):
+    import sqlalchemy.exc
+
+    from app.oauth import token_service
+
+    tokens = flow.tokens()
+
+    def down(*_args, **_kwargs):
+        raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(token_service, "_lock_for_update", down)
+    response = flow.refresh(tokens["refresh_token"])
+    assert response.status_code == 503 and response.json["error"] == "temporarily_unavailable"
+    monkeypatch.undo()
+    assert flow.refresh(tokens["refresh_token"]).status_code == 200  # catalogue #33: the chain survived

@@ -230,3 +230,23 @@ def test_refreshing_is_not_portal_activity(app, flow, clock):
     clock.advance(minutes=6)  # 31 min since the browser was last used
     assert flow.refresh(tokens["refresh_token"]).json["error"] == "invalid_grant"
     assert flow.browser.get("/").headers["Location"].startswith("/login?reason=session_expired")
+
+
+@pytest.mark.parametrize("threads", [10])
+def test_racing_redemptions_of_one_code_issue_once_and_revoke(make_app, clock, threads):
+    flow = racing_flow(make_app(), clock)
+    code, verifier = flow.code()
+    barrier, statuses = threading.Barrier(threads), []
+
+    def worker():
+        barrier.wait()
+        statuses.append(flow.redeem(code, verifier).status_code)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=30)
+    assert sorted(statuses) == [200] + [400] * (threads - 1)
+    # catalogue #16: the losers are replays, so what the winner got is revoked too.
+    assert fresh_connection_rows(flow.app, "SELECT revoked_reason FROM oauth_grants") == [("code_replay",)]
