@@ -74,6 +74,7 @@ def setup_extensions(app: Flask) -> None:
 def setup_blueprints(app: Flask) -> None:
     from app.accounts import security_views
     from app.accounts import views as accounts
+    from app.client_api import views as client_api
     from app.oauth import apps_views
     from app.oauth import views as oauth
     from app.sessions import views as sessions
@@ -83,6 +84,7 @@ def setup_blueprints(app: Flask) -> None:
     app.register_blueprint(security_views.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(apps_views.bp)
+    app.register_blueprint(client_api.bp)
 
 
 def setup_request_pipeline(app: Flask) -> None:

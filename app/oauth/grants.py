@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 from app.audit import services as audit
 from app.audit.tags import EventTag
 from app.extensions import db
-from app.oauth import tokens
+from app.oauth import backchannel, tokens, verify_cache
 from app.oauth.models import OAuthClient, OAuthGrant, RefreshToken
 from app.sessions.models import UserSession
 
@@ -55,14 +55,19 @@ def grant_for(
 def issue_grant_token(grant: OAuthGrant) -> str:
     """A fresh grant token for the client (the previous one stops working); only its digest is kept."""
     value = tokens.new_token(tokens.GRANT_PREFIX)
+    verify_cache.drop(grant.token_hash)
     grant.token_hash = tokens.digest(value)
     return value
 
 
 def revoke_grants(*criteria, reason: str, now: datetime) -> list[int]:
-    """Revoke the matching live grants and every refresh token they issued, in this transaction."""
-    grant_ids = OAuthGrant.revoke_where(*criteria, at=now, reason=reason)
+    """Revoke the matching live grants and every refresh token they issued, in this transaction; queue their
+    back-channel logouts in the same transaction and drop their cached verify answers once it commits."""
+    revoked = OAuthGrant.revoke_where(*criteria, at=now, reason=reason)
+    grant_ids = [row.id for row in revoked]
     if grant_ids:
+        backchannel.enqueue(revoked, now)
+        verify_cache.revoked(revoked)
         db.session.execute(
             update(RefreshToken)
             .where(RefreshToken.grant_id.in_(grant_ids), RefreshToken.revoked_at.is_(None))

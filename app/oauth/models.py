@@ -73,16 +73,17 @@ class OAuthGrant(db.Model):
         return db.session.scalar(select(cls).where(cls.public_id == public_id))
 
     @classmethod
-    def revoke_where(cls, *criteria, at: datetime, reason: str) -> list[int]:
-        """Revoke every live grant matching criteria in one statement; return their ids."""
+    def revoke_where(cls, *criteria, at: datetime, reason: str) -> list:
+        """Revoke every live grant matching criteria in one statement; return (id, public_id, token_hash,
+        client_id, user_id) of each, for cache invalidation and back-channel logout."""
         result = db.session.execute(
             update(cls)
             .where(cls.revoked_at.is_(None), *criteria)
             .values(revoked_at=at, revoked_reason=reason)
-            .returning(cls.id)
+            .returning(cls.id, cls.public_id, cls.token_hash, cls.client_id, cls.user_id)
             .execution_options(synchronize_session=False)
         )
-        return [row[0] for row in result]
+        return list(result)
 
 
 class AuthorizationCode(db.Model):
@@ -135,3 +136,25 @@ class SigningKey(db.Model):
     public_jwk: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # no longer signs; still verifies
+
+
+class LogoutDelivery(db.Model):
+    """The back-channel logout outbox: queued with the revocation, delivered (and retried) by the worker."""
+
+    __tablename__ = "oauth_logout_deliveries"
+    __table_args__ = (Index("ix_oauth_logout_deliveries_due", "delivered_at", "failed_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("oauth_clients.id", ondelete="CASCADE"))
+    sid: Mapped[str] = mapped_column(String(64))
+    sub: Mapped[str] = mapped_column(String(64))
+    uri: Mapped[str] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(default=0)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_status: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(255))
+
+    client: Mapped[OAuthClient] = relationship()

@@ -1,0 +1,101 @@
+"""The two questions client apps ask the portal: does my grant still stand, should this device sign in again?"""
+
+import re
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.extensions import db
+from app.oauth import tokens, verify_cache
+from app.oauth.claims import subject
+from app.oauth.models import OAuthClient, OAuthGrant
+from app.sessions.models import UserSession
+from app.sessions.services import SessionEnded, end_if_expired
+
+UNKNOWN = {"active": False, "reason": "unknown"}
+EXPIRED = {"active": False, "reason": "expired"}
+DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+GRANT_TOKEN_PATTERN = re.compile(r"^ghg_[A-Za-z0-9_-]{20,100}$")
+
+
+class BadRequest(ValueError):
+    """The body is not what the endpoint accepts (400)."""
+
+
+def verify_grant(client: OAuthClient, grant_token, now: datetime) -> dict:
+    """DESIGN §6: another client's grant, a garbage token and an unknown one all read "unknown"."""
+    if not isinstance(grant_token, str) or len(grant_token) > 200:
+        raise BadRequest('"grant" must be a grant token string.')
+    if not GRANT_TOKEN_PATTERN.match(grant_token):
+        return UNKNOWN
+    token_hash = tokens.digest(grant_token)
+    answer = verify_cache.get(token_hash) or _verify_from_database(token_hash, now)
+    if answer.get("client", client.id) != client.id:
+        return UNKNOWN
+    if answer["active"] and now > datetime.fromisoformat(answer["expires_at"]):
+        return EXPIRED
+    return answer
+
+
+def _verify_from_database(token_hash: str, now: datetime) -> dict:
+    grant = db.session.scalar(select(OAuthGrant).where(OAuthGrant.token_hash == token_hash))
+    if grant is None:
+        return UNKNOWN
+    if grant.revoked_at is not None:
+        return {"active": False, "reason": "revoked", "client": grant.client_id}
+    session = grant.issuer_session
+    try:
+        if session is None or now > grant.expires_at:
+            raise SessionEnded("expired")
+        end_if_expired(session, now)  # an idle portal session ends here, revoking its grants
+    except SessionEnded:
+        db.session.commit()
+        return EXPIRED | {"client": grant.client_id}
+    answer = {
+        "active": True,
+        "sub": subject(grant.user_id),
+        "client_id": grant.client.client_id,
+        "device_id": grant.device_id,
+        "expires_at": grant.expires_at.isoformat(),
+        "client": grant.client_id,
+    }
+    # Cached no longer than the portal session could stay idle: revocations tombstone the entry at once.
+    horizon = min(session.idle_expires_at, grant.expires_at)
+    ttl = min(current_app.config["SESSION_CACHE_TTL_SECONDS"], int((horizon - now).total_seconds()))
+    verify_cache.put(token_hash, answer, ttl)
+    return answer
+
+
+def public_answer(answer: dict) -> dict:
+    """What the client sees: never our cache bookkeeping."""
+    if answer["active"]:
+        return {k: answer[k] for k in ("active", "sub", "client_id", "device_id", "expires_at")}
+    return {"active": False, "reason": answer["reason"]}
+
+
+def check_device(client: OAuthClient, device_id, now: datetime) -> bool:
+    """True when this device's last grant for this client was revoked and its user has signed in to the portal
+    since (on a live session): the app may then try a silent prompt=none authorization."""
+    if not isinstance(device_id, str) or not DEVICE_ID_PATTERN.match(device_id):
+        raise BadRequest('"device_id" must be 1 to 128 URL-safe characters.')
+    last = db.session.scalar(
+        select(OAuthGrant)
+        .where(OAuthGrant.client_id == client.id, OAuthGrant.device_id == device_id)
+        .order_by(OAuthGrant.created_at.desc(), OAuthGrant.id.desc())
+        .limit(1)
+    )
+    if last is None or last.revoked_at is None:
+        return False
+    signed_in_since = (
+        select(UserSession.id)
+        .where(
+            UserSession.user_id == last.user_id,
+            UserSession.created_at >= last.revoked_at,
+            UserSession.revoked_at.is_(None),
+            UserSession.idle_expires_at >= now,
+            UserSession.absolute_expires_at >= now,
+        )
+        .limit(1)
+    )
+    return db.session.scalar(signed_in_since) is not None

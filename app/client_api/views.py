@@ -1,0 +1,73 @@
+"""Internal endpoints for client apps: JSON in and out, HTTP Basic client authentication, rate-limited."""
+
+from flask import Blueprint, abort, current_app, jsonify, request
+
+from app.client_api import services
+from app.clock import now
+from app.extensions import csrf, limiter
+from app.oauth import clients
+from app.oauth.errors import OAuthError
+from app.oauth.models import OAuthClient
+from app.security.origin import cross_site_allowed
+from app.security.ratelimit import token_client_key
+from app.web.auth import json_api
+
+bp = Blueprint("client_api", __name__, url_prefix="/internal")
+
+# DESIGN §6: a client may cache the answer for 60 s; nothing shared may.
+VERIFY_CACHE_CONTROL = "private, max-age=60"
+
+
+def _limit() -> str:
+    return current_app.config["INTERNAL_RATE_LIMIT"]
+
+
+def _client_and_body() -> tuple[OAuthClient, dict]:
+    client = clients.authenticate(request.headers.get("Authorization"), {})
+    if client.is_public:
+        raise OAuthError("invalid_client", "Public clients cannot call internal endpoints.", 401)
+    if not request.is_json:
+        abort(415)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise OAuthError("invalid_request", "The body must be a JSON object.")
+    return client, body
+
+
+def _answer(handler):
+    try:
+        return handler(*_client_and_body())
+    except services.BadRequest as exc:
+        return jsonify(error="invalid_request", error_description=str(exc)), 400
+    except OAuthError as exc:
+        headers = {"WWW-Authenticate": 'Basic realm="gatehouse"'} if exc.status == 401 else {}
+        return jsonify(exc.body()), exc.status, headers
+
+
+@bp.post("/grants/verify")
+@csrf.exempt
+@cross_site_allowed
+@json_api
+@limiter.limit(_limit, key_func=token_client_key)
+def verify_grant():
+    def handle(client, body):
+        answer = services.public_answer(services.verify_grant(client, body.get("grant"), now()))
+        return jsonify(answer), 200, {"Cache-Control": VERIFY_CACHE_CONTROL}
+
+    return _answer(handle)
+
+
+@bp.post("/devices/check")
+@csrf.exempt
+@cross_site_allowed
+@json_api
+@limiter.limit(_limit, key_func=token_client_key)
+def check_device():
+    def handle(client, body):
+        return (
+            jsonify(reauthorize=services.check_device(client, body.get("device_id"), now())),
+            200,
+            {"Cache-Control": "no-store"},
+        )
+
+    return _answer(handle)

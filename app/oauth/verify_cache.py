@@ -1,0 +1,39 @@
+"""Cached grant-verify answers, keyed by the grant token's digest; dropped when the grant changes."""
+
+import json
+
+from flask import current_app
+
+from app.cache import after_commit, cache
+from app.extensions import db
+
+KEY_PREFIX = "grant:"
+
+
+def key(token_hash: str) -> str:
+    return KEY_PREFIX + token_hash
+
+
+def get(token_hash: str) -> dict | None:
+    raw = cache().get(key(token_hash))
+    return json.loads(raw) if raw else None
+
+
+def put(token_hash: str, answer: dict, ttl_seconds: int) -> None:
+    """Only add: a tombstone written by a revocation is never overwritten by a slower reader."""
+    if ttl_seconds > 0:
+        cache().add(key(token_hash), json.dumps(answer).encode(), ttl_seconds)
+
+
+def revoked(revoked_grants) -> None:
+    """After the revoking transaction commits, the next verify answers "revoked" without a stale hit; the
+    tombstone names the client so that another client still reads "unknown"."""
+    ttl = current_app.config["SESSION_CACHE_TTL_SECONDS"]
+    entries = [(key(row.token_hash), json.dumps({"active": False, "reason": "revoked", "client": row.client_id}))
+               for row in revoked_grants]  # fmt: skip
+    after_commit(db.session(), lambda: [cache().set(k, v.encode(), ttl) for k, v in entries])
+
+
+def drop(token_hash: str) -> None:
+    """A replaced grant token: forget its answer once the new one is committed."""
+    after_commit(db.session(), lambda: cache().delete(key(token_hash)))

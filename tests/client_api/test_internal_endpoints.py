@@ -1,0 +1,133 @@
+"""Grant verify and device check: every answer, client auth, bad bodies, no cross-client oracle (#34-#38)."""
+
+import base64
+
+import pytest
+
+from tests.conftest import Auth
+from tests.oauth.conftest import Flow
+
+VERIFY, CHECK = "/internal/grants/verify", "/internal/devices/check"
+DEVICE = "demo-device-0123456789"
+
+
+def basic(client) -> dict:
+    return {"Authorization": "Basic " + base64.b64encode(f"{client.client_id}:{client.secret}".encode()).decode()}
+
+
+def verify(app, client, grant):
+    return app.test_client().post(VERIFY, json={"grant": grant}, headers=basic(client))
+
+
+def check(app, client, device_id=DEVICE):
+    return app.test_client().post(CHECK, json={"device_id": device_id}, headers=basic(client))
+
+
+def test_active_grant(app, flow, clock):
+    tokens = flow.tokens(device_id=DEVICE)
+    response = verify(app, flow.rp, tokens["grant_token"])
+    assert response.headers["Cache-Control"] == "private, max-age=60"
+    body = response.json
+    assert body["active"] is True and body["client_id"] == flow.rp.client_id and body["device_id"] == DEVICE
+    assert set(body) == {"active", "sub", "client_id", "device_id", "expires_at"}
+    assert body["expires_at"].startswith("2026-01-05T21:00")  # the portal session's absolute expiry
+
+
+def test_revoked_grant_is_seen_at_once_even_after_a_cached_answer(app, flow):
+    tokens = flow.tokens()
+    assert verify(app, flow.rp, tokens["grant_token"]).json["active"] is True  # now cached
+    Auth(flow.browser).logout()
+    assert verify(app, flow.rp, tokens["grant_token"]).json == {"active": False, "reason": "revoked"}
+
+
+def test_expired_grant(app, flow, clock):
+    tokens = flow.tokens()
+    clock.advance(minutes=31)  # the portal session idles out; nobody has noticed yet
+    assert verify(app, flow.rp, tokens["grant_token"]).json == {"active": False, "reason": "expired"}
+    assert verify(app, flow.rp, tokens["grant_token"]).json == {"active": False, "reason": "revoked"}
+
+
+@pytest.mark.parametrize("grant", ["ghg_" + "A" * 43, "garbage", "", "ghg_short"])
+def test_unknown_grants(app, flow, grant):
+    assert verify(app, flow.rp, grant).json == {"active": False, "reason": "unknown"}
+
+
+def test_another_clients_grant_looks_exactly_unknown(app, flow, make_client):
+    tokens = flow.tokens()
+    other = make_client(first_party=True)
+    theirs = verify(app, other, tokens["grant_token"])
+    random = verify(app, other, "ghg_" + "B" * 43)
+
+    def shape(response):
+        headers = {k: v for k, v in response.headers.items() if not k.startswith("X-RateLimit")}
+        return response.status_code, response.json, headers
+
+    assert shape(theirs) == shape(random)
+    Auth(flow.browser).logout()  # a revoked (tombstoned) grant of A is still "unknown" to B
+    assert verify(app, other, tokens["grant_token"]).json == {"active": False, "reason": "unknown"}
+
+
+def test_verify_answers_from_the_cache(app, flow):
+    from tests.helpers import count_statements
+
+    tokens = flow.tokens()
+    verify(app, flow.rp, tokens["grant_token"])
+    with count_statements(app, "SELECT oauth_grants") as grant_reads:
+        for _ in range(10):
+            assert verify(app, flow.rp, tokens["grant_token"]).json["active"] is True
+    assert grant_reads["n"] == 0
+
+
+@pytest.mark.parametrize("path", [VERIFY, CHECK])
+def test_bad_credentials_are_401_json(app, flow, path, make_client):
+    no_auth = app.test_client().post(path, json={})
+    wrong = app.test_client().post(path, json={}, headers={"Authorization": "Basic " + base64.b64encode(
+        f"{flow.rp.client_id}:ghs_wrong".encode()).decode()})  # fmt: skip
+    public = make_client(public=True)
+    public_call = app.test_client().post(path, json={}, headers={
+        "Authorization": "Basic " + base64.b64encode(f"{public.client_id}:".encode()).decode()})  # fmt: skip
+    for response in (no_auth, wrong, public_call):
+        assert response.status_code == 401 and response.json["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("path", [VERIFY, CHECK])
+def test_bad_bodies(app, flow, path):
+    headers = basic(flow.rp)
+    assert app.test_client().post(path, data="grant=x", headers=headers).status_code == 415
+    malformed = app.test_client().post(path, data="{nope", headers=headers, content_type="application/json")
+    assert malformed.status_code == 400 and malformed.json["error"] == "invalid_request"
+    array = app.test_client().post(path, json=["x"], headers=headers)
+    assert array.status_code == 400
+
+
+@pytest.mark.parametrize("device_id", ["x" * 129, "has space", "tab\there", "", 42, None])
+def test_bad_device_ids_are_400(app, flow, device_id):
+    response = check(app, flow.rp, device_id)
+    assert response.status_code == 400 and response.json["error"] == "invalid_request"
+
+
+def test_oversized_grant_is_400(app, flow):
+    assert verify(app, flow.rp, "ghg_" + "x" * 500).status_code == 400
+
+
+def test_device_check_answers(app, owner, rp, make_client):
+    flow = Flow(app, rp).sign_in()
+    assert check(app, rp).json == {"reauthorize": False}  # no grant yet
+    flow.tokens(device_id=DEVICE)
+    assert check(app, rp).json == {"reauthorize": False}  # a live grant
+    Auth(flow.browser).logout()
+    assert check(app, rp).json == {"reauthorize": False}  # revoked, not signed in since
+    Auth(app.test_client()).login()
+    assert check(app, rp).json == {"reauthorize": True}  # signed in again (on any browser)
+    other = make_client(first_party=True)
+    assert check(app, other).json == {"reauthorize": False}  # another client's device: no oracle
+    assert check(app, rp, "unknown-device").json == {"reauthorize": False}
+
+
+def test_internal_endpoints_are_rate_limited(make_app, owner, make_client):
+    app = make_app(INTERNAL_RATE_LIMIT="2 per minute")
+    client = make_client(first_party=True)
+    statuses = [check(app, client).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    limited = check(app, client)
+    assert int(limited.headers["Retry-After"]) > 0 and limited.json["error"] == "rate_limited"
