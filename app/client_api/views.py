@@ -44,11 +44,13 @@ def _answer(handler):
         return jsonify(exc.body()), exc.status, headers
 
 
+def internal_endpoint(view):
+    """Called by client apps' servers: client-authenticated JSON, never cookie-driven, rate-limited per client."""
+    return csrf.exempt(cross_site_allowed(json_api(limiter.limit(_limit, key_func=token_client_key)(view))))
+
+
 @bp.post("/grants/verify")
-@csrf.exempt
-@cross_site_allowed
-@json_api
-@limiter.limit(_limit, key_func=token_client_key)
+@internal_endpoint
 def verify_grant():
     def handle(client, body):
         answer = services.public_answer(services.verify_grant(client, body.get("grant"), now()))
@@ -58,16 +60,10 @@ def verify_grant():
 
 
 @bp.post("/devices/check")
-@csrf.exempt
-@cross_site_allowed
-@json_api
-@limiter.limit(_limit, key_func=token_client_key)
+@internal_endpoint
 def check_device():
     def handle(client, body):
-        return (
-            jsonify(reauthorize=services.check_device(client, body.get("device_id"), now())),
-            200,
-            {"Cache-Control": "no-store"},
-        )
+        reauthorize = services.check_device(client, body.get("device_id"), now())
+        return jsonify(reauthorize=reauthorize), 200, {"Cache-Control": "no-store"}
 
     return _answer(handle)

@@ -110,43 +110,38 @@ def _single_valued(form) -> None:
         raise OAuthError("invalid_request", f"Repeated parameter: {', '.join(repeated)}.")
 
 
+def _client_call(service):
+    """Authenticate the client from the form or Basic header, call the service, commit, answer no-store JSON."""
+    try:
+        _single_valued(request.form)
+        client = clients.authenticate(request.headers.get("Authorization"), request.form)
+        result = service(client, request.form, now())
+    except OAuthError as exc:
+        return _error(exc)
+    db.session.commit()
+    return result, 200, NO_STORE
+
+
 @bp.post("/oauth/token")
 @_oauth_json
 @limiter.limit(_token_limit, key_func=token_client_key)
 def token():
-    try:
-        _single_valued(request.form)
-        client = clients.authenticate(request.headers.get("Authorization"), request.form)
-        response = token_service.exchange(client, request.form, now())
-    except OAuthError as exc:
-        return _error(exc)
-    db.session.commit()
-    return jsonify(response.body()), 200, NO_STORE
+    return _client_call(lambda client, form, at: token_service.exchange(client, form, at).body())
 
 
 @bp.post("/oauth/revoke")
 @_oauth_json
 @limiter.limit(_token_limit, key_func=token_client_key)
 def revoke():
-    try:
-        client = clients.authenticate(request.headers.get("Authorization"), request.form)
-        endpoints.revoke(client, request.form.get("token"), now())
-    except OAuthError as exc:
-        return _error(exc)
-    db.session.commit()
-    return "", 200, NO_STORE
+    # RFC 7009 §2.2: 200 whatever the token was; the body is ignored by clients.
+    return _client_call(lambda client, form, at: endpoints.revoke(client, form.get("token"), at) or {})
 
 
 @bp.post("/oauth/introspect")
 @_oauth_json
 @limiter.limit(_token_limit, key_func=token_client_key)
 def introspect():
-    try:
-        client = clients.authenticate(request.headers.get("Authorization"), request.form)
-        body = endpoints.introspect(client, request.form.get("token"), now())
-    except OAuthError as exc:
-        return _error(exc)
-    return jsonify(body), 200, NO_STORE
+    return _client_call(lambda client, form, at: endpoints.introspect(client, form.get("token"), at))
 
 
 @bp.route("/oauth/userinfo", methods=["GET", "POST"])
