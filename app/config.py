@@ -56,7 +56,7 @@ def from_environment(instance_path: str) -> dict:
         "CLEANUP_RETENTION_DAYS": _env_int("CLEANUP_RETENTION_DAYS", 30),
         "CLEANUP_BATCH_SIZE": _env_int("CLEANUP_BATCH_SIZE", 1000),
         "INTERNAL_RATE_LIMIT": os.environ.get("INTERNAL_RATE_LIMIT", "6000 per minute"),
-        "TOKEN_RATE_LIMIT": os.environ.get("TOKEN_RATE_LIMIT", "120 per minute"),
+        "TOKEN_RATE_LIMIT": os.environ.get("TOKEN_RATE_LIMIT", "20 per minute"),
         "LOGIN_RATE_LIMIT_PER_IP": os.environ.get("LOGIN_RATE_LIMIT_PER_IP", "20 per minute"),
         "LOGIN_RATE_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_RATE_LIMIT_PER_ACCOUNT", "5 per minute;20 per hour"),
     }

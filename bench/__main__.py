@@ -1,4 +1,4 @@
-"""Run the benchmark: fresh instance, gunicorn, sign-in, interleaved rounds, markdown report."""
+"""Run the benchmark: fresh instance, gunicorn, sign-in, interleaved rounds; then the OAuth instance; report."""
 
 import os
 import shutil
@@ -8,10 +8,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import client, instance, loadgen, report, server
+from bench import client, instance, loadgen, oauth_bench, report, server
 from bench.errors import BenchError
 
-HELLO = "GET /__bench/hello"
+HELLO = "GET /__bench/hello (portal instance, SQLite)"
 STATUS = "GET /session/status (signed in)"
 ROUNDS = 2
 WARMUP_SECONDS = 1.0
@@ -24,7 +24,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
-        seconds, connections = os.environ.get("BENCH_SECONDS", "5"), os.environ.get("BENCH_CONNECTIONS", "16")
+        seconds, connections = os.environ.get("BENCH_SECONDS", "4"), os.environ.get("BENCH_CONNECTIONS", "16")
         try:
             settings = cls(float(seconds), int(connections))
         except ValueError as exc:
@@ -66,7 +66,10 @@ def _bench(settings: Settings, directory: Path) -> None:
         best = _measure(running, cookie, settings)
         if any(result.errors for result in best.values()):
             print(f"errors under load; gunicorn log tail:\n{server.log_tail(log_path)}", file=sys.stderr)
-    _report(best, settings, [*context, f"- cache: {bench.cache}"])
+    oauth = oauth_bench.run(directory, settings.seconds, settings.connections)
+    if any(row.result and row.result.errors for row in oauth.rows):
+        print(f"OAuth errors under load; gunicorn log tail:\n{server.log_tail(oauth.log_path)}", file=sys.stderr)
+    _report(best, oauth, settings, [*context, f"- cache: {bench.cache}"])
 
 
 def _measure(running: server.Server, cookie: str, settings: Settings) -> dict[str, loadgen.Result]:
@@ -86,17 +89,23 @@ def _measure(running: server.Server, cookie: str, settings: Settings) -> dict[st
     return {label: max(results, key=lambda r: r.requests_per_second) for label, results in rounds.items()}
 
 
-def _report(best: dict[str, loadgen.Result], settings: Settings, context: list[str]) -> None:
+def _report(best: dict[str, loadgen.Result], oauth: oauth_bench.Outcome, settings: Settings, context: list[str]):
     if not best[HELLO].requests_per_second:
         raise BenchError("no successful hello-world response: nothing to compare against")
     ratio = best[STATUS].requests_per_second / best[HELLO].requests_per_second
     setup = [
         *context,
-        f"- server: {server.DESCRIPTION}",
-        f"- load: {settings.connections} keep-alive connections, {WARMUP_SECONDS:.0f} s warm-up + "
+        f"- server: {server.DESCRIPTION}, for both instances",
+        f"- portal instance (SQLite): {settings.connections} keep-alive connections, {WARMUP_SECONDS:.0f} s warm-up + "
         f"{settings.seconds:g} s per round, hello/status interleaved, best of {ROUNDS} rounds (highest req/s)",
+        *oauth.notes,
+        f"- OAuth rows: one round each, {oauth_bench.WARMUP_SECONDS:.0f} s warm-up + {settings.seconds:g} s; "
+        "ratio = req/s over hello-world on the same instance at the same concurrency; "
+        "errors = non-200 answers by status (0 = no answer, 1 = 200 without a refresh token); bench-only settings: "
+        + ", ".join(f"{name}={value}" for name, value in oauth_bench.SETTINGS.items()),
     ]
-    body = report.table(best, HELLO) + "\n\n" + report.verdict(ratio)
+    rows = [report.Row(label, settings.connections, result, best[HELLO]) for label, result in best.items()]
+    body = report.table(rows + oauth.rows) + "\n\n" + report.verdict(ratio)
     print("\n" + "\n".join(setup) + "\n\n" + body)
     print(f"\nwritten to {report.save(setup, body)}")
 

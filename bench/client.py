@@ -36,3 +36,20 @@ def _warm(base_url: str, cookie: str) -> None:
         is_json = answer.headers.get("Content-Type", "").startswith("application/json")
         if answer.status_code != 200 or not is_json or "idle_seconds_left" not in answer.json():
             raise BenchError(f"GET {STATUS_PATH}: status {answer.status_code}, JSON: {is_json}")
+
+
+def refresh_tokens(base_url: str, form_for_code, codes: list) -> list[str]:
+    """Exchange each code (form_for_code(code) is the POST body): one new refresh-token chain per code."""
+    chains = []
+    with requests.Session() as http:
+        for code in codes:
+            answer = http.post(base_url + "/oauth/token", data=form_for_code(code), timeout=TIMEOUT_SECONDS)
+            if answer.status_code != 200 or "refresh_token" not in answer.json():
+                raise BenchError(f"POST /oauth/token (authorization_code): status {answer.status_code}")
+            chains.append(answer.json()["refresh_token"])
+    return chains
+
+
+def refresh_once(base_url: str, form: dict) -> int:
+    """One refresh over a fresh connection: the status (a check that a chain is still alive)."""
+    return requests.post(base_url + "/oauth/token", data=form, timeout=TIMEOUT_SECONDS).status_code

@@ -1,5 +1,6 @@
-"""A throwaway Gatehouse instance: fresh SQLite database, random secret, one owner."""
+"""A throwaway Gatehouse instance: fresh database (SQLite, or a given URL), random secret, one owner."""
 
+import json
 import os
 import secrets
 import subprocess
@@ -18,6 +19,13 @@ CLI_TIMEOUT_SECONDS = 120
 
 
 @dataclass(frozen=True)
+class OAuthClient:
+    client_id: str
+    secret: str
+    redirect_uri: str
+
+
+@dataclass(frozen=True)
 class Instance:
     env: dict[str, str]
     email: str
@@ -32,9 +40,13 @@ class Instance:
         return f"redis at {parts.hostname}:{parts.port or 6379}"
 
 
-def create(directory: Path) -> Instance:
-    """Migrate a new database in directory and add the Bench account with its owner."""
-    instance = Instance(_server_env(directory), EMAIL, secrets.token_urlsafe(18))
+def create(directory: Path, database_url: str | None = None, **settings: str) -> Instance:
+    """Migrate a new database (SQLite in directory by default) and add the Bench account with its owner.
+
+    settings are extra environment variables for this instance only (e.g. TOKEN_RATE_LIMIT).
+    """
+    env = _server_env(directory) | {"DATABASE_URL": database_url or _sqlite_url(directory)} | settings
+    instance = Instance(env, EMAIL, secrets.token_urlsafe(18))
     _flask(instance.env, "db", "upgrade")
     _flask(instance.env, "accounts", "create", "--name", ACCOUNT)
     owner = ["--account", ACCOUNT, "--email", EMAIL, "--name", "Bench", "--role", "owner", "--password-stdin"]
@@ -42,17 +54,29 @@ def create(directory: Path) -> Instance:
     return instance
 
 
+def register_client(instance: Instance, redirect_uri: str) -> OAuthClient:
+    """A confidential first-party client (no consent page), through the documented CLI."""
+    out = _flask(
+        instance.env, "clients", "create", "--name", "Bench RP", "--redirect-uri", redirect_uri, "--first-party"
+    )
+    try:
+        shown = json.loads(out)
+        return OAuthClient(shown["client_id"], shown["client_secret"], redirect_uri)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BenchError(f"flask clients create: unexpected output ({type(exc).__name__})") from exc
+
+
 def _server_env(directory: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key != "SECRET_KEY_FALLBACKS"}
-    env.update(
-        GATEHOUSE_ENV="development",
-        DATABASE_URL=f"sqlite:///{directory / 'gatehouse.db'}",
-        SECRET_KEY=secrets.token_urlsafe(36),  # 48 characters
-    )
+    env.update(GATEHOUSE_ENV="development", SECRET_KEY=secrets.token_urlsafe(36))  # 48 characters
     return env
 
 
-def _flask(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
+def _sqlite_url(directory: Path) -> str:
+    return f"sqlite:///{directory / 'gatehouse.db'}"
+
+
+def _flask(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     command = [str(BIN / "flask"), "--app", "wsgi", *args]
     try:
         done = subprocess.run(
@@ -62,3 +86,4 @@ def _flask(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
         raise BenchError(f"flask {' '.join(args)} timed out") from exc
     if done.returncode != 0:
         raise BenchError(f"flask {' '.join(args)} failed:\n{done.stderr.strip()}")
+    return done.stdout

@@ -3,14 +3,27 @@
 import asyncio
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 REQUEST_TIMEOUT_SECONDS = 10.0
 RECONNECT_PAUSE_SECONDS = 0.01
 
 
+# What a dropped or garbled connection raises; the client counts an error and reconnects.
+CONNECTION_ERRORS = (OSError, EOFError, TimeoutError, ValueError, asyncio.LimitOverrunError)
+
+
 class ProtocolError(ValueError):
     """The server's answer is not an HTTP/1.x response this generator can frame."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[bytes, bytes]  # names in lower case
+    body: bytes
+    keep_alive: bool
 
 
 @dataclass(frozen=True)
@@ -33,15 +46,21 @@ class Result:
     window_start: float
     window_end: float
     latencies: list[float] = field(default_factory=list)
-    errors: int = 0
+    error_statuses: Counter = field(default_factory=Counter)  # status 0: no answer (connection trouble)
+    last_completion: float = 0.0
 
     def record(self, status: int, started: float, ended: float) -> None:
         if not self.window_start <= ended <= self.window_end:
             return
+        self.last_completion = max(self.last_completion, ended)
         if 200 <= status < 300:
             self.latencies.append(ended - started)
         else:
-            self.errors += 1
+            self.error_statuses[status] += 1
+
+    @property
+    def errors(self) -> int:
+        return self.error_statuses.total()
 
     @property
     def requests_per_second(self) -> float:
@@ -80,7 +99,7 @@ async def _connection(target: Target, result: Result, delay: float) -> None:
     while time.perf_counter() < result.window_end:
         try:
             await _keep_alive(target, payload, result)
-        except (OSError, EOFError, TimeoutError, ValueError, asyncio.LimitOverrunError):
+        except CONNECTION_ERRORS:
             now = time.perf_counter()
             result.record(0, now, now)
             await asyncio.sleep(RECONNECT_PAUSE_SECONDS)
@@ -92,16 +111,16 @@ async def _keep_alive(target: Target, payload: bytes, result: Result) -> None:
         while (started := time.perf_counter()) < result.window_end:
             writer.write(payload)
             async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
-                status, keep_alive = await _read_response(reader)
-            result.record(status, started, time.perf_counter())
-            if not keep_alive:
+                response = await read_response(reader)
+            result.record(response.status, started, time.perf_counter())
+            if not response.keep_alive:
                 return
     finally:
         writer.close()
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Read one response framed by Content-Length; return (status, whether the connection stays open)."""
+async def read_response(reader: asyncio.StreamReader) -> Response:
+    """Read one response framed by Content-Length."""
     head = await reader.readuntil(b"\r\n\r\n")
     status_line, *header_lines = head[:-4].split(b"\r\n")
     version, status, *_ = status_line.split(b" ", 2)
@@ -110,6 +129,6 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     headers = {name.strip().lower(): value.strip() for name, _, value in (h.partition(b":") for h in header_lines)}
     if b"content-length" not in headers:
         raise ProtocolError("response without Content-Length")
-    await reader.readexactly(int(headers[b"content-length"]))
+    body = await reader.readexactly(int(headers[b"content-length"]))
     keep_alive = version == b"HTTP/1.1" and headers.get(b"connection", b"").lower() != b"close"
-    return int(status), keep_alive
+    return Response(int(status), headers, body, keep_alive)

@@ -1,8 +1,10 @@
 """The benchmark's markdown: result table, verdict, machine info; printed and saved to results/."""
 
+import math
 import os
 import platform
 import subprocess
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,24 +13,56 @@ from bench.loadgen import Result
 RESULTS_FILE = Path(__file__).resolve().parent / "results" / "latest.md"
 TARGET_RATIO = 0.6
 GIT = {"cwd": RESULTS_FILE.parent.parent, "capture_output": True, "text": True, "timeout": 10}
-HEADER = "| request | req/s | p50 ms | p99 ms | errors | ratio to hello |\n|---|---:|---:|---:|---:|---:|"
+HEADER = (
+    "| request | concurrency | req/s | p50 ms | p99 ms | errors | ratio to hello |\n|---|---:|---:|---:|---:|---:|---:|"
+)
 
 
-def table(best: dict[str, Result], baseline: str) -> str:
-    """One row per request, the baseline's req/s as the denominator of the ratio."""
-    reference = best[baseline].requests_per_second
-    rows = [_row(label, result, reference) for label, result in best.items()]
-    return "\n".join([HEADER, *rows])
+@dataclass(frozen=True)
+class Row:
+    """One measured (or skipped) request; baseline is the hello-world result it is divided by."""
+
+    label: str
+    concurrency: int | str  # a skipped row may stand for several levels
+    result: Result | None
+    baseline: Result | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        if self.result is None or self.baseline is None or not self.baseline.requests_per_second:
+            return float("nan")
+        return self.result.requests_per_second / self.baseline.requests_per_second
 
 
-def _row(label: str, result: Result, reference: float) -> str:
-    ratio = result.requests_per_second / reference if reference else float("nan")
+def table(rows: list[Row]) -> str:
+    return "\n".join([HEADER, *(_line(row) for row in rows)])
+
+
+def _line(row: Row) -> str:
+    result = row.result
+    if result is None:
+        return f"| {row.label} | {row.concurrency} | {row.note} | | | | |"
     cells = [
         f"{result.requests_per_second:.0f}",
-        f"{result.percentile_ms(0.5):.2f}",
-        f"{result.percentile_ms(0.99):.2f}",
+        _number(result.percentile_ms(0.5)),
+        _number(result.percentile_ms(0.99)),
+        error_cell(result),
+        _number(row.ratio),
     ]
-    return f"| {label} | {' | '.join(cells)} | {result.errors} | {ratio:.2f} |"
+    return f"| {row.label} | {row.concurrency} | {' | '.join(cells)} |"
+
+
+def _number(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.2f}"  # no successful response: no latency
+
+
+def error_cell(result: Result) -> str:
+    """The count, and by status when there are any (0 = no answer: connection trouble)."""
+    if not result.errors:
+        return "0"
+    by_status = ", ".join(f"{status}: {count}" for status, count in sorted(result.error_statuses.items()))
+    return f"{result.errors} ({by_status})"
 
 
 def verdict(ratio: float) -> str:

@@ -15,6 +15,7 @@ from app.oauth.models import SigningKey
 # OpenID Connect Discovery §3: RS256 MUST be supported for ID tokens (and is the registration default).
 ALGORITHM = "RS256"
 KEY_BITS = 2048
+LOADED_KEYS_EXTENSION_KEY = "gatehouse.signing_keys"
 
 
 class InvalidJWT(ValueError):
@@ -71,6 +72,14 @@ def jwks(now: datetime) -> dict:
 
 
 def _private(row: SigningKey) -> RSAKey:
+    """The decrypted key, loaded once per process: loading validates the RSA key, which costs ~30 ms."""
+    loaded = current_app.extensions.setdefault(LOADED_KEYS_EXTENSION_KEY, {})
+    if row.kid not in loaded:
+        loaded[row.kid] = _load_private(row)
+    return loaded[row.kid]
+
+
+def _load_private(row: SigningKey) -> RSAKey:
     passwords = [current_app.config["SECRET_KEY"], *current_app.config["SECRET_KEY_FALLBACKS"]]
     for password in passwords:
         try:

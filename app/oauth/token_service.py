@@ -82,8 +82,12 @@ def redeem_code(client: OAuthClient, form, now: datetime) -> TokenResponse:
     _check_code(code, form.get("redirect_uri"), verifier, now)
     grant = code.grant
     _check_grant_live(grant, now)
+    # The grant's token changes before any refresh token references the grant: two exchanges on one grant
+    # then queue on the grant row instead of deadlocking (an insert's key-share lock, then a unique update).
+    grant_token = grants.issue_grant_token(grant)
+    db.session.flush()
     response = _issue(grant, code.scope, now, nonce=code.nonce, new_chain=True)
-    response.grant_token = grants.issue_grant_token(grant)
+    response.grant_token = grant_token
     return response
 
 

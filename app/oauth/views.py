@@ -13,7 +13,7 @@ from app.oauth import logout as rp_logout
 from app.oauth.errors import OAuthError
 from app.oauth.scopes import SCOPES
 from app.security.origin import cross_site_allowed
-from app.security.ratelimit import token_client_key
+from app.security.ratelimit import failed_client_authentication, token_client_key
 from app.sessions.models import UserSession
 from app.web.auth import current_user, forget_session, json_api, reauthenticate_url
 
@@ -124,14 +124,14 @@ def _client_call(service):
 
 @bp.post("/oauth/token")
 @_oauth_json
-@limiter.limit(_token_limit, key_func=token_client_key)
+@limiter.limit(_token_limit, key_func=token_client_key, deduct_when=failed_client_authentication)
 def token():
     return _client_call(lambda client, form, at: token_service.exchange(client, form, at).body())
 
 
 @bp.post("/oauth/revoke")
 @_oauth_json
-@limiter.limit(_token_limit, key_func=token_client_key)
+@limiter.limit(_token_limit, key_func=token_client_key, deduct_when=failed_client_authentication)
 def revoke():
     # RFC 7009 §2.2: 200 whatever the token was; the body is ignored by clients.
     return _client_call(lambda client, form, at: endpoints.revoke(client, form.get("token"), at) or {})
@@ -139,7 +139,7 @@ def revoke():
 
 @bp.post("/oauth/introspect")
 @_oauth_json
-@limiter.limit(_token_limit, key_func=token_client_key)
+@limiter.limit(_token_limit, key_func=token_client_key, deduct_when=failed_client_authentication)
 def introspect():
     return _client_call(lambda client, form, at: endpoints.introspect(client, form.get("token"), at))
 

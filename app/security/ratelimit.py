@@ -33,3 +33,8 @@ def token_client_key() -> str:
     basic = request.authorization
     client_id = (basic.username if basic and basic.username else None) or request.form.get("client_id") or "-"
     return f"client:{client_id[:64]}:{request.remote_addr}"
+
+
+def failed_client_authentication(response) -> bool:
+    """Brute force on a client secret shows as 401s; a busy, authenticated app backend is not throttled."""
+    return response.status_code == 401

@@ -250,3 +250,20 @@ def test_racing_redemptions_of_one_code_issue_once_and_revoke(make_app, clock, t
     assert sorted(statuses) == [200] + [400] * (threads - 1)
     # catalogue #16: the losers are replays, so what the winner got is revoked too.
     assert fresh_connection_rows(flow.app, "SELECT revoked_reason FROM oauth_grants") == [("code_replay",)]
+
+
+def test_concurrent_code_exchanges_on_one_grant_all_succeed(make_app, clock):
+    flow = racing_flow(make_app(), clock)
+    codes = [flow.code() for _ in range(8)]  # one browser, one app: one grant, eight codes
+    barrier, statuses = threading.Barrier(len(codes)), []
+
+    def worker(code, verifier):
+        barrier.wait()
+        statuses.append(flow.redeem(code, verifier).status_code)
+
+    pool = [threading.Thread(target=worker, args=pair) for pair in codes]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=30)
+    assert statuses == [200] * len(codes)  # no deadlock (PostgreSQL) and no "database is locked" (SQLite)
