@@ -6,6 +6,7 @@ FLASK := $(BIN)/flask --app wsgi
 DEV_ENV := GATEHOUSE_ENV=development
 HOST ?= 127.0.0.1
 PORT ?= 5000
+DEMO_PORT ?= 5001
 
 .PHONY: run test bench lint format screenshots
 
@@ -26,9 +27,14 @@ instance/secret_key: | $(BIN)/python
 	mkdir -p instance
 	umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(48))" > $@
 
+# The portal, the back-channel logout worker and the demo client app (http://localhost:5001, another site);
+# Ctrl-C stops all three.
 run: $(VENV)/.installed instance/secret_key
 	$(DEV_ENV) $(FLASK) db upgrade
 	$(DEV_ENV) $(FLASK) demo
+	trap 'kill 0' EXIT INT TERM; \
+	$(DEV_ENV) $(FLASK) worker & \
+	$(BIN)/gunicorn --workers 1 --threads 8 --bind 127.0.0.1:$(DEMO_PORT) --access-logfile - app.relying_party.demo:app & \
 	$(DEV_ENV) $(BIN)/gunicorn --workers 1 --threads 8 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 test: $(VENV)/.dev-installed

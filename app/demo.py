@@ -37,12 +37,30 @@ def _demo_client() -> dict:
             "redirect_uris": registered.client.redirect_uris}  # fmt: skip
 
 
+def _add_missing_client(path: Path) -> None:
+    """A demo loaded before the demo client app existed gets its client once (the secret is only in the file)."""
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    if "client" in saved:
+        return
+    saved["client"] = _demo_client()
+    db.session.commit()
+    _save(path, saved)
+    click.echo(json.dumps({"demo": "client added", "client": saved["client"]}, indent=2))
+
+
+def _save(path: Path, saved: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(saved, indent=2))
+    path.chmod(0o600)
+
+
 @click.command("demo")
 @with_appcontext
 def load_demo() -> None:
     """Load the demo data once; the credentials are printed now and kept in instance/."""
     path = Path(current_app.instance_path) / CREDENTIALS_FILE
     if Account.by_name(DEMO_ACCOUNT):
+        _add_missing_client(path)
         click.echo(json.dumps({"demo": "already loaded", "credentials_file": str(path)}, indent=2))
         return
     account = accounts.create_account(DEMO_ACCOUNT, now())
@@ -54,9 +72,7 @@ def load_demo() -> None:
     client = _demo_client()
     db.session.commit()
     saved = {"account": DEMO_ACCOUNT, "users": users, "client": client}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(saved, indent=2))
-    path.chmod(0o600)
+    _save(path, saved)
     click.echo(json.dumps({"demo": "loaded", **saved, "credentials_file": str(path)}, indent=2))
 
 

@@ -2,8 +2,9 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlencode, urlsplit
 
-from app.oauth import authorize, claims, keys
+from app.oauth import claims, keys
 from app.oauth.models import OAuthClient
 from app.sessions.services import ActiveSession
 
@@ -27,8 +28,15 @@ def plan(id_token_hint: str | None, redirect_uri: str | None, state: str | None,
     registered = redirect_uri in client.post_logout_redirect_uris
     if not (registered and same_user):
         return LogoutPlan(sign_out=False, redirect_to=None, client_name=client.name)
-    location = authorize.response_location(redirect_uri, {}, state) if redirect_uri else None
+    location = _with_state(redirect_uri, state) if redirect_uri else None
     return LogoutPlan(sign_out=session is not None, redirect_to=location, client_name=client.name)
+
+
+def _with_state(uri: str, state: str | None) -> str:
+    """RP-Initiated Logout §3: only `state` is added (RFC 9207's `iss` is for authorization responses)."""
+    if state is None:
+        return uri
+    return uri + ("&" if urlsplit(uri).query else "?") + urlencode({"state": state})
 
 
 def _hint(token: str | None, now: datetime) -> dict | None:

@@ -122,3 +122,15 @@ def test_demo_loads_once_and_saves_the_credentials(app, cli, tmp_path):
     second = cli("demo")
     assert json.loads(second.output)["demo"] == "already loaded"
     assert "password" not in second.output
+
+
+def test_demo_loaded_before_the_client_app_gets_its_client(app, cli, tmp_path):
+    app.instance_path = str(tmp_path)
+    cli("demo")
+    saved = json.loads((tmp_path / "demo-credentials.json").read_text())
+    del saved["client"]
+    (tmp_path / "demo-credentials.json").write_text(json.dumps(saved))
+    added = cli("demo")
+    assert added.exit_code == 0 and "client added" in added.output
+    assert json.loads((tmp_path / "demo-credentials.json").read_text())["client"]["client_secret"].startswith("ghs_")
+    assert "client added" not in cli("demo").output
