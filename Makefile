@@ -34,8 +34,8 @@ run: $(VENV)/.installed instance/secret_key
 	$(DEV_ENV) $(FLASK) demo
 	trap 'kill 0' EXIT INT TERM; \
 	$(DEV_ENV) $(FLASK) worker & \
-	$(BIN)/gunicorn --workers 1 --threads 8 --bind 127.0.0.1:$(DEMO_PORT) --access-logfile - app.relying_party.demo:app & \
-	$(DEV_ENV) $(BIN)/gunicorn --workers 1 --threads 8 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	$(BIN)/gunicorn --no-control-socket --workers 1 --threads 8 --bind 127.0.0.1:$(DEMO_PORT) --access-logfile - app.relying_party.demo:app & \
+	$(DEV_ENV) $(BIN)/gunicorn --no-control-socket --workers 1 --threads 8 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
