@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 UNKNOWN_DEVICE = "Unknown device"
 MAX_USER_AGENT_LENGTH = 512
 DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# ua-parser keeps historical family names; people know the current ones.
+SYSTEM_NAMES = {"Mac OS X": "macOS"}
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ def device_name(user_agent: str) -> str:
     browser = result.user_agent.family if result.user_agent else None
     system = result.os.family if result.os else None
     browser = None if browser in (None, "Other") else browser
-    system = None if system in (None, "Other") else system
+    system = None if system in (None, "Other") else SYSTEM_NAMES.get(system, system)
     if browser and system:
         return f"{browser} on {system}"
     return browser or system or UNKNOWN_DEVICE
@@ -49,7 +51,7 @@ def device_name(user_agent: str) -> str:
 
 @lru_cache(maxsize=2048)
 def agent_details(user_agent: str) -> str:
-    """ "Chrome 124 · Mac OS X 10.15": the browser and system with their versions, for the devices list."""
+    """ "Chrome 124 · macOS 10.15": the browser and system with their versions, for the devices list."""
     if not user_agent or not user_agent.strip():
         return "No browser details were sent"
     result = parse(user_agent[:MAX_USER_AGENT_LENGTH])
@@ -62,7 +64,7 @@ def _versioned(part, depth: int) -> str | None:
     if part is None or part.family in (None, "Other"):
         return None
     version = ".".join(v for v in (part.major, part.minor)[:depth] if v)
-    return f"{part.family} {version}".strip()
+    return f"{SYSTEM_NAMES.get(part.family, part.family)} {version}".strip()
 
 
 class GeoLocator:

@@ -190,7 +190,7 @@ def test_forwarded_for_is_used_behind_one_trusted_proxy(make_app):
 @pytest.mark.parametrize(
     ("agent", "name"),
     [
-        (CHROME_MAC, "Chrome on Mac OS X"),
+        (CHROME_MAC, "Chrome on macOS"),
         (FIREFOX_WINDOWS, "Firefox on Windows"),
         ("", "Unknown device"),
         ("\x01\x02???", "Unknown device"),
