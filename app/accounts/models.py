@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, func, select
+from sqlalchemy import CheckConstraint, ForeignKey, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -59,10 +59,6 @@ class User(db.Model):
     @classmethod
     def by_email(cls, email: str) -> "User | None":
         return db.session.scalar(select(cls).where(cls.email == normalize_email(email)))
-
-    @classmethod
-    def count_in_account(cls, account_id: int) -> int:
-        return db.session.scalar(select(func.count()).where(cls.account_id == account_id))
 
 
 def normalize_email(email: str) -> str:

@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -32,7 +32,6 @@ class TokenResponse:
     refresh_token: str | None = None
     id_token: str | None = None
     grant_token: str | None = None
-    extra: dict = field(default_factory=dict)
 
     def body(self) -> dict:
         body = {"access_token": self.access_token, "token_type": "Bearer", "expires_in": self.expires_in,
