@@ -1,1 +1,1 @@
-"""`make bench`: the session-status path measured against a hello-world baseline under gunicorn."""
+"""`make bench`: session status, OAuth token calls and grant verify, each beside hello-world under gunicorn."""

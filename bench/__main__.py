@@ -105,7 +105,7 @@ def _report(best: dict[str, loadgen.Result], oauth: oauth_bench.Outcome, setting
         + ", ".join(f"{name}={value}" for name, value in oauth_bench.SETTINGS.items()),
     ]
     rows = [report.Row(label, settings.connections, result, best[HELLO]) for label, result in best.items()]
-    body = report.table(rows + oauth.rows) + "\n\n" + report.verdict(ratio)
+    body = report.table(rows + oauth.rows) + "\n\n" + "\n\n".join([report.verdict(ratio), *oauth.verdicts])
     print("\n" + "\n".join(setup) + "\n\n" + body)
     print(f"\nwritten to {report.save(setup, body)}")
 

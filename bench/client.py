@@ -53,3 +53,21 @@ def refresh_tokens(base_url: str, form_for_code, codes: list) -> list[str]:
 def refresh_once(base_url: str, form: dict) -> int:
     """One refresh over a fresh connection: the status (a check that a chain is still alive)."""
     return requests.post(base_url + "/oauth/token", data=form, timeout=TIMEOUT_SECONDS).status_code
+
+
+def grant_token(base_url: str, form: dict) -> str:
+    """Exchange one code (form is the POST body) and hand back the grant token of its answer."""
+    answer = requests.post(base_url + "/oauth/token", data=form, timeout=TIMEOUT_SECONDS)
+    token = answer.json().get("grant_token") if answer.status_code == 200 else None
+    if not isinstance(token, str) or not token:
+        raise BenchError(f"POST /oauth/token (authorization_code): status {answer.status_code}, no grant_token")
+    return token
+
+
+def verify_grant(base_url: str, path: str, auth: tuple[str, str], token: str) -> bytes:
+    """One grant verify over a fresh connection: the body, once checked to read {"active": true, ...}."""
+    answer = requests.post(base_url + path, json={"grant": token}, auth=auth, timeout=TIMEOUT_SECONDS)
+    is_json = answer.headers.get("Content-Type", "").startswith("application/json")
+    if answer.status_code != 200 or not is_json or answer.json().get("active") is not True:
+        raise BenchError(f"POST {path}: status {answer.status_code}, JSON: {is_json}, answer: {answer.text[:120]}")
+    return answer.content

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 REQUEST_TIMEOUT_SECONDS = 10.0
 RECONNECT_PAUSE_SECONDS = 0.01
+UNEXPECTED_BODY = 1  # the error status recorded for a 2xx whose body is not the target's expected_body
 
 
 # What a dropped or garbled connection raises; the client counts an error and reconnects.
@@ -28,15 +29,26 @@ class Response:
 
 @dataclass(frozen=True)
 class Target:
+    """One fixed request, sent again and again; with expected_body, a 2xx answering anything else is an error."""
+
     host: str
     port: int
     path: str
     headers: dict[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    body: bytes = b""
+    expected_body: bytes | None = None
 
     def request_bytes(self) -> bytes:
-        lines = [f"GET {self.path} HTTP/1.1", f"Host: {self.host}:{self.port}", "User-Agent: gatehouse-bench"]
+        lines = [f"{self.method} {self.path} HTTP/1.1", f"Host: {self.host}:{self.port}", "User-Agent: gatehouse-bench"]
         lines += [f"{name}: {value}" for name, value in self.headers.items()]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if self.body or self.method != "GET":
+            lines.append(f"Content-Length: {len(self.body)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
+
+    def status_of(self, response: Response) -> int:
+        unexpected = self.expected_body is not None and response.body != self.expected_body
+        return UNEXPECTED_BODY if unexpected and 200 <= response.status < 300 else response.status
 
 
 @dataclass
@@ -112,7 +124,7 @@ async def _keep_alive(target: Target, payload: bytes, result: Result) -> None:
             writer.write(payload)
             async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
                 response = await read_response(reader)
-            result.record(response.status, started, time.perf_counter())
+            result.record(target.status_of(response), started, time.perf_counter())
             if not response.keep_alive:
                 return
     finally:

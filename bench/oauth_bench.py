@@ -1,15 +1,15 @@
-"""The OAuth half of `make bench`: a second instance on PostgreSQL, refresh rotations and code exchanges.
+"""The OAuth half of `make bench`: a second instance on PostgreSQL, refresh rotations, code exchanges, grant verify.
 
 Every OAuth row is divided by hello-world measured on this same instance at the same concurrency.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench import client, database, instance, loadgen, oauth_load, server
+from bench import client, database, instance, loadgen, oauth_load, server, verify_bench
 from bench.errors import BenchError
 from bench.report import Row
 
@@ -18,7 +18,9 @@ CHAIN_LEVELS = (1, 4, 16)  # concurrent clients, each rotating a refresh-token c
 WARMUP_SECONDS = 1.0
 # Only for the bench instance: the limit (120 a minute per client and address) would answer 429 at once,
 # and codes minted before the exchange run must outlive the minting plus the run.
-SETTINGS = {"TOKEN_RATE_LIMIT": "1000000 per minute", "AUTH_CODE_TTL_SECONDS": "900"}
+# INTERNAL_RATE_LIMIT (6000 a minute per client and address) likewise for the grant verify rows.
+SETTINGS = {"TOKEN_RATE_LIMIT": "1000000 per minute", "AUTH_CODE_TTL_SECONDS": "900",
+            "INTERNAL_RATE_LIMIT": "10000000 per minute"}  # fmt: skip
 CODE_MARGIN = 1.5  # codes minted per exchange expected (from the measured rotation rate)
 MIN_CODES, MAX_CODES = 200, 20_000
 MINT_SECONDS = 90.0
@@ -39,6 +41,7 @@ class Outcome:
     rows: list[Row]
     notes: list[str]
     log_path: Path
+    verdicts: list[str] = field(default_factory=list)
 
 
 def run(directory: Path, seconds: float, connections: int) -> Outcome:
@@ -55,6 +58,10 @@ def run(directory: Path, seconds: float, connections: int) -> Outcome:
         with server.gunicorn(bench.env, outcome.log_path) as running:
             cookie = client.signed_in_cookie(running.url, bench.email, bench.password)
             _Measure(running, f"{client.COOKIE_NAME}={cookie}", rp, seconds, outcome).all(postgres_url, connections)
+        verify = verify_bench.run(bench, rp, home, seconds, "PostgreSQL" if postgres_url else "SQLite")
+        outcome.rows += verify.rows
+        outcome.notes += verify.notes
+        outcome.verdicts += verify.verdicts
         outcome.notes.append(_invariant(bench.env["DATABASE_URL"]))
     return outcome
 

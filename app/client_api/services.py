@@ -9,7 +9,8 @@ from sqlalchemy import select
 from app.extensions import db
 from app.oauth import tokens, verify_cache
 from app.oauth.claims import subject
-from app.oauth.models import OAuthClient, OAuthGrant
+from app.oauth.clients import ClientIdentity
+from app.oauth.models import OAuthGrant
 from app.sessions.models import UserSession
 from app.sessions.services import SessionEnded, end_if_expired
 
@@ -23,7 +24,7 @@ class BadRequest(ValueError):
     """The body is not what the endpoint accepts (400)."""
 
 
-def verify_grant(client: OAuthClient, grant_token, now: datetime) -> dict:
+def verify_grant(client: ClientIdentity, grant_token, now: datetime) -> dict:
     """DESIGN §6: another client's grant, a garbage token and an unknown one all read "unknown"."""
     if not isinstance(grant_token, str) or len(grant_token) > 200:
         raise BadRequest('"grant" must be a grant token string.')
@@ -74,7 +75,7 @@ def public_answer(answer: dict) -> dict:
     return {"active": False, "reason": answer["reason"]}
 
 
-def check_device(client: OAuthClient, device_id, now: datetime) -> bool:
+def check_device(client: ClientIdentity, device_id, now: datetime) -> bool:
     """True when this device's last grant for this client was revoked and its user has signed in to the portal
     since (on a live session): the app may then try a silent prompt=none authorization."""
     if not isinstance(device_id, str) or not DEVICE_ID_PATTERN.match(device_id):

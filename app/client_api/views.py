@@ -7,7 +7,6 @@ from app.clock import now
 from app.extensions import csrf, limiter
 from app.oauth import clients
 from app.oauth.errors import OAuthError
-from app.oauth.models import OAuthClient
 from app.security.origin import cross_site_allowed
 from app.security.ratelimit import token_client_key
 from app.web.auth import json_api
@@ -22,10 +21,8 @@ def _limit() -> str:
     return current_app.config["INTERNAL_RATE_LIMIT"]
 
 
-def _client_and_body() -> tuple[OAuthClient, dict]:
-    client = clients.authenticate(request.headers.get("Authorization"), {})
-    if client.is_public:
-        raise OAuthError("invalid_client", "Public clients cannot call internal endpoints.", 401)
+def _client_and_body() -> tuple[clients.ClientIdentity, dict]:
+    client = clients.authenticate_internal(request.headers.get("Authorization"))
     if not request.is_json:
         abort(415)
     body = request.get_json(silent=True)

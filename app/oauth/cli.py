@@ -81,7 +81,7 @@ def disable_client(client_id: str) -> None:
     client = OAuthClient.by_client_id(client_id)
     if client is None:
         raise click.ClickException(f"no client {client_id!r}")
-    client.disabled_at = client.disabled_at or now()
+    clients.disable(client, now())
     audit.record(EventTag.CLIENT_DISABLE, client=client_id)
     db.session.commit()
     _emit(describe(client))

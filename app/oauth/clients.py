@@ -3,11 +3,13 @@
 import base64
 import binascii
 import ipaddress
+import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
+from app.cache import after_commit, cache
 from app.extensions import db
 from app.oauth import tokens
 from app.oauth.errors import ClientError, OAuthError, invalid_client
@@ -18,6 +20,24 @@ GRANT_CODE = "authorization_code"
 GRANT_REFRESH = "refresh_token"
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
 MAX_REDIRECT_URI_LENGTH = 2048
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    """What the internal endpoints need of a client; cacheable, so a warm grant check reads no database."""
+
+    id: int
+    client_id: str
+    secret_hash: str | None
+    disabled: bool
+
+    @property
+    def is_public(self) -> bool:
+        return self.secret_hash is None
+
+
+CLIENT_CACHE_PREFIX = "client:"
+CLIENT_CACHE_TTL_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -119,3 +139,38 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
         raise invalid_client("Malformed Basic credentials.")
     # RFC 6749 §2.3.1: both parts are form-urlencoded before Base64.
     return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
+
+
+def authenticate_internal(authorization: str | None) -> ClientIdentity:
+    """HTTP Basic only, confidential clients only; the identity comes from the cache when it can (the hot path)."""
+    basic = _basic_credentials(authorization)
+    if basic is None:
+        raise invalid_client("Send the client credentials with HTTP Basic authentication.")
+    client_id, secret = basic
+    identity = _identity(client_id)
+    if identity is None or identity.disabled or identity.is_public:
+        raise invalid_client()
+    if not tokens.client_secret_matches(secret, identity.secret_hash):
+        raise invalid_client()
+    return identity
+
+
+def _identity(client_id: str) -> ClientIdentity | None:
+    if not client_id or len(client_id) > 64:
+        return None
+    raw = cache().get(CLIENT_CACHE_PREFIX + client_id)
+    if raw is not None:
+        return ClientIdentity(**json.loads(raw))
+    client = OAuthClient.by_client_id(client_id)
+    if client is None:
+        return None
+    identity = ClientIdentity(client.id, client.client_id, client.secret_hash, client.disabled_at is not None)
+    cache().add(CLIENT_CACHE_PREFIX + client_id, json.dumps(asdict(identity)).encode(), CLIENT_CACHE_TTL_SECONDS)
+    return identity
+
+
+def disable(client: OAuthClient, now: datetime) -> None:
+    """A disabled client is refused everywhere from the moment the change commits."""
+    client.disabled_at = client.disabled_at or now
+    key = CLIENT_CACHE_PREFIX + client.client_id
+    after_commit(db.session(), lambda: cache().delete(key))

@@ -72,10 +72,17 @@ def test_verify_answers_from_the_cache(app, flow):
 
     tokens = flow.tokens()
     verify(app, flow.rp, tokens["grant_token"])
-    with count_statements(app, "SELECT oauth_grants") as grant_reads:
+    with count_statements(app, "") as statements:
         for _ in range(10):
             assert verify(app, flow.rp, tokens["grant_token"]).json["active"] is True
-    assert grant_reads["n"] == 0
+    assert statements["n"] == 0  # the hottest path: client identity and answer both come from the cache
+
+
+def test_a_disabled_client_is_refused_at_once_despite_the_cache(app, flow):
+    tokens = flow.tokens()
+    assert verify(app, flow.rp, tokens["grant_token"]).status_code == 200  # identity now cached
+    assert app.test_cli_runner().invoke(args=["clients", "disable", flow.rp.client_id]).exit_code == 0
+    assert verify(app, flow.rp, tokens["grant_token"]).status_code == 401
 
 
 @pytest.mark.parametrize("path", [VERIFY, CHECK])

@@ -1,0 +1,54 @@
+"""`python -m bench.profile_verify`: where the time of one warm grant verify goes, in-process, under cProfile.
+
+Same setup as the OAuth bench (see bench.profiling), driven through the Flask test client; hello-world is timed
+the same way, for the app's per-request floor.
+"""
+
+import sys
+
+from bench import profiling, verify_bench
+from bench.errors import BenchError
+
+PROFILED = 200
+# (label, file name ending, function name): the per-request work a warm verify pays for.
+PARTS = (
+    ("client lookup in the database (OAuthClient.by_client_id)", "app/oauth/models.py", "by_client_id"),
+    ("  of which: pool checkout pre-ping (SELECT 1)", "sqlalchemy/engine/default.py", "_do_ping_w_event"),
+    ("session teardown (ROLLBACK, connection back to the pool)", "flask_sqlalchemy/extension.py", "_teardown_session"),
+    ("Flask-Limiter checks (before_request and the decorator)", "flask_limiter/_extension.py", "_check_request_limit"),
+    ("Flask-Limiter rate-limit headers", "flask_limiter/_extension.py", "__inject_headers"),
+    ("client secret HMAC (current key and every fallback)", "app/oauth/tokens.py", "client_secret_matches"),
+    ("grant verify service (digest, cache lookup, checks)", "app/client_api/services.py", "verify_grant"),
+    ("JSON body parse", "werkzeug/wrappers/request.py", "get_json"),
+    ("jsonify of the answer", "flask/json/__init__.py", "jsonify"),
+    ("portal session loader (no cookie: returns early)", "app/web/auth.py", "load_current_session"),
+    ("portal session cookie writer", "app/web/auth.py", "write_session_cookie"),
+    ("cross-site check", "app/security/origin.py", "refuse_cross_site"),
+    ("security headers", "app/security/headers.py", "apply_security_headers"),
+)
+
+
+def _profile(setup: profiling.Setup) -> None:
+    # As in bench.bench_app, registered before the first request (Flask refuses routes after it).
+    setup.app.add_url_rule("/__bench/hello", "bench_hello", lambda: "hello")
+    token = profiling.token_answer(setup)["grant_token"]
+    api = setup.app.test_client()
+    headers = {"Authorization": verify_bench.basic(setup.rp.client_id, setup.rp.secret)}
+
+    def verify() -> None:
+        answer = api.post(verify_bench.VERIFY_PATH, json={"grant": token}, headers=headers)
+        if answer.status_code != 200 or answer.json.get("active") is not True:
+            raise BenchError(f"verify: status {answer.status_code}")
+
+    def hello() -> None:
+        if api.get("/__bench/hello").status_code != 200:
+            raise BenchError("hello: not 200")
+
+    verify_ms, hello_ms = profiling.mean_ms(verify), profiling.mean_ms(hello)
+    print(f"{setup.where}, cache: {setup.bench.cache}: one warm verify takes {verify_ms:.2f} ms in-process, "
+          f"hello-world {hello_ms:.2f} ms (means of {profiling.TIMED})")  # fmt: skip
+    profiling.profile("warm verifies", verify, PROFILED, PARTS)
+
+
+if __name__ == "__main__":
+    sys.exit(profiling.main(_profile))

@@ -1,0 +1,125 @@
+"""In-process profiling of one OAuth call: the OAuth bench's instance, driven through the Flask test client.
+
+Same setup as the OAuth bench (private PostgreSQL database, or SQLite when none answers, and its bench-only
+settings), so that only the app's own work is measured: no gunicorn, no sockets.
+"""
+
+import contextlib
+import cProfile
+import io
+import os
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from bench import client, database, instance, oauth_bench, oauth_load
+from bench.errors import BenchError
+
+WARM, TIMED = 5, 20
+TOP = 15
+APP_FRAMES = r"/app/"
+
+
+@dataclass(frozen=True)
+class Setup:
+    app: object  # the Flask app (imported only once the environment is set)
+    bench: instance.Instance
+    rp: instance.OAuthClient
+    where: str
+
+
+def main(body: Callable[[Setup], None]) -> int:
+    """Run body on a fresh instance; always drop the database and the directory."""
+    directory = Path(tempfile.mkdtemp(prefix="gatehouse-profile-"))
+    try:
+        with database.private_postgres() as url, _app(directory, url) as setup:
+            body(setup)
+    except BenchError as exc:
+        print(f"profile failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return 0
+
+
+@contextlib.contextmanager
+def _app(directory: Path, url: str | None) -> Iterator[Setup]:
+    bench = instance.create(directory, url, **oauth_bench.SETTINGS)
+    rp = instance.register_client(bench, oauth_bench.REDIRECT_URI)
+    os.environ.update(bench.env)  # create_app reads its settings from the environment
+    from app import create_app
+    from app.extensions import db
+
+    app = create_app()
+    try:
+        yield Setup(app, bench, rp, database.describe(url) if url else "SQLite")
+    finally:
+        with app.app_context():
+            db.engine.dispose()  # before the private database is dropped
+
+
+def token_answer(setup: Setup) -> dict:
+    """Sign in, authorize (a grant of its own) and exchange the code: the token endpoint's JSON answer."""
+    browser = setup.app.test_client()
+    page = browser.get("/login")
+    found = client.CSRF_PATTERN.search(page.text)
+    form = {"email": setup.bench.email, "password": setup.bench.password, "csrf_token": found.group(1) if found else ""}
+    if browser.post("/login", data=form).status_code != 303:
+        raise BenchError("sign-in failed")
+    verifier, challenge = oauth_load.pkce()
+    query = {"response_type": "code", "client_id": setup.rp.client_id, "redirect_uri": setup.rp.redirect_uri,
+             "scope": oauth_load.SCOPE, "code_challenge": challenge, "code_challenge_method": "S256",
+             "device_id": "bench-profile"}  # fmt: skip
+    location = browser.get(oauth_load.AUTHORIZE_PATH, query_string=query).headers.get("Location", "")
+    codes = parse_qs(urlsplit(location).query).get("code")
+    if not codes:
+        raise BenchError("GET /oauth/authorize gave no code")
+    form = oauth_load.exchange_form(setup.rp, oauth_load.Code(codes[0], verifier))
+    answer = setup.app.test_client().post(oauth_load.TOKEN_PATH, data=form)
+    if answer.status_code != 200:
+        raise BenchError(f"code exchange: status {answer.status_code}")
+    return answer.json
+
+
+def mean_ms(call: Callable[[], None]) -> float:
+    """Milliseconds per call, mean of TIMED calls after WARM unmeasured ones."""
+    for _ in range(WARM):
+        call()
+    started = time.perf_counter()
+    for _ in range(TIMED):
+        call()
+    return (time.perf_counter() - started) / TIMED * 1000
+
+
+def profile(what: str, call: Callable[[], None], count: int, parts: tuple[tuple[str, str, str], ...] = ()) -> None:
+    """Print count calls under cProfile: the app's own functions by cumulative time, then all by own time.
+
+    parts are (label, file name ending, function name): each one's cumulative time per call, profiler included.
+    """
+    profiler = cProfile.Profile()
+    profiler.runcall(lambda: [call() for _ in range(count)])
+    # Cumulative: the app's own functions only (the framework frames above them add nothing); own time: all.
+    for order, only in (("cumulative", APP_FRAMES), ("tottime", ".")):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(only, TOP)
+        print(f"\n--- {count} {what}, by {order} ---\n{out.getvalue().strip()}")
+    if parts:
+        print(f"\n--- {what}: where one call's time goes (cumulative, under the profiler) ---")
+        print(_breakdown(pstats.Stats(profiler), count, parts))
+
+
+def _breakdown(stats: pstats.Stats, count: int, parts: tuple[tuple[str, str, str], ...]) -> str:
+    total = stats.total_tt / count * 1000
+    lines = [f"{total:6.3f} ms  100%  the whole call"]
+    for label, file_end, function in parts:
+        found = [ct for (file, _, name), (_, _, _, ct, _) in stats.stats.items()
+                 if file.endswith(file_end) and name == function]  # fmt: skip
+        ms = sum(found) / count * 1000
+        lines.append(f"{ms:6.3f} ms  {ms / total:4.0%}  {label}" if found else f"   n/a          {label} (not called)")
+    return "\n".join(lines)
