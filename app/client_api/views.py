@@ -1,5 +1,7 @@
 """Internal endpoints for client apps: JSON in and out, HTTP Basic client authentication, rate-limited."""
 
+import functools
+
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from app.client_api import services
@@ -8,17 +10,13 @@ from app.extensions import csrf, limiter
 from app.oauth import clients
 from app.oauth.errors import OAuthError
 from app.security.origin import cross_site_allowed
-from app.security.ratelimit import token_client_key
+from app.security.ratelimit import retry_after, token_client_key
 from app.web.auth import json_api
 
 bp = Blueprint("client_api", __name__, url_prefix="/internal")
 
 # DESIGN §6: a client may cache the answer for 60 s; nothing shared may.
 VERIFY_CACHE_CONTROL = "private, max-age=60"
-
-
-def _limit() -> str:
-    return current_app.config["INTERNAL_RATE_LIMIT"]
 
 
 def _client_and_body() -> tuple[clients.ClientIdentity, dict]:
@@ -41,9 +39,23 @@ def _answer(handler):
         return jsonify(exc.body()), exc.status, headers
 
 
+def _rate_limited(view):
+    """One storage hit per call: these are the hottest endpoints, so not Flask-Limiter's per-request machinery."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        wait = retry_after(current_app.config["INTERNAL_RATE_LIMIT"], "internal", token_client_key())
+        if wait is not None:
+            body = {"error": "rate_limited", "error_description": "Too many requests; retry later."}
+            return jsonify(body), 429, {"Retry-After": str(wait)}
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
 def internal_endpoint(view):
     """Called by client apps' servers: client-authenticated JSON, never cookie-driven, rate-limited per client."""
-    return csrf.exempt(cross_site_allowed(json_api(limiter.limit(_limit, key_func=token_client_key)(view))))
+    return csrf.exempt(cross_site_allowed(json_api(limiter.exempt(_rate_limited(view)))))
 
 
 @bp.post("/grants/verify")

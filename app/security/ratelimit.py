@@ -1,8 +1,14 @@
 """Rate-limit keys: per client IP (after ProxyFix) and per account e-mail."""
 
+import functools
 import hashlib
+import math
+import time
 
 from flask import request
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter
 
 
 def client_ip_key() -> str:
@@ -38,3 +44,30 @@ def token_client_key() -> str:
 def failed_client_authentication(response) -> bool:
     """Brute force on a client secret shows as 401s; a busy, authenticated app backend is not throttled."""
     return response.status_code == 401
+
+
+_FALLBACK = None
+
+
+def retry_after(limit: str, scope: str, key: str) -> int | None:
+    """One hit against Flask-Limiter's configured storage, for the hottest endpoints: None when allowed, else
+    the seconds until the window resets. A storage fault falls back to an in-process window, never to no limit."""
+    global _FALLBACK
+    from app.extensions import limiter  # the extensions module imports this one
+
+    item = _parsed(limit)
+    try:
+        strategy = limiter.limiter
+        allowed = strategy.hit(item, scope, key)
+    except Exception:  # any storage client error: keep limiting, in this process
+        _FALLBACK = _FALLBACK or FixedWindowRateLimiter(MemoryStorage())
+        strategy = _FALLBACK
+        allowed = strategy.hit(item, scope, key)
+    if allowed:
+        return None
+    return max(1, math.ceil(strategy.get_window_stats(item, scope, key).reset_time - time.time()))
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(limit: str):
+    return parse(limit)
