@@ -14,6 +14,7 @@ from app.security.ratelimit import retry_after, token_client_key
 from app.web.auth import json_api
 
 bp = Blueprint("client_api", __name__, url_prefix="/internal")
+limiter.exempt(bp)  # limited by _rate_limited below: one storage hit, none of Flask-Limiter's per-request work
 
 # DESIGN §6: a client may cache the answer for 60 s; nothing shared may.
 VERIFY_CACHE_CONTROL = "private, max-age=60"
@@ -55,7 +56,7 @@ def _rate_limited(view):
 
 def internal_endpoint(view):
     """Called by client apps' servers: client-authenticated JSON, never cookie-driven, rate-limited per client."""
-    return csrf.exempt(cross_site_allowed(json_api(limiter.exempt(_rate_limited(view)))))
+    return csrf.exempt(cross_site_allowed(json_api(_rate_limited(view))))
 
 
 @bp.post("/grants/verify")
