@@ -85,7 +85,7 @@ def redeem_code(client: OAuthClient, form, now: datetime) -> TokenResponse:
     # then queue on the grant row instead of deadlocking (an insert's key-share lock, then a unique update).
     grant_token = grants.issue_grant_token(grant)
     db.session.flush()
-    response = _issue(grant, code.scope, now, nonce=code.nonce, new_chain=True)
+    response = _issue(grant, code.scope, now, nonce=code.nonce)
     response.grant_token = grant_token
     return response
 
@@ -159,7 +159,7 @@ def _narrowed_scope(original: str, requested: str | None) -> str:
     return " ".join(dict.fromkeys(requested.split()))
 
 
-def _issue(grant: OAuthGrant, scope: str, now: datetime, *, nonce=None, new_chain=False, predecessor=None):
+def _issue(grant: OAuthGrant, scope: str, now: datetime, *, nonce=None, predecessor=None):
     """Mint the next refresh token (a new chain after a code; the derived successor after a refresh)."""
     if predecessor:
         old, presented = predecessor
