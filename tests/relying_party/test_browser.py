@@ -146,16 +146,22 @@ def test_without_the_back_channel_the_sign_out_is_seen_when_the_grant_check_expi
     chromium.run(scenario)
 
 
+def signed_out_by_the_portal(browser, portal, demo, clock):
+    """Signed in to the demo app, then signed out in the portal (logout delivered): the app shows it."""
+    context, page = new_page(browser)
+    sign_in_to_demo(page, demo.url)
+    portal_sign_out(page, portal.url)
+    with portal.app.app_context():
+        backchannel.deliver_due(clock.now())
+    page.goto(f"{demo.url}/")
+    expect_signed_out(page)
+    return context, page
+
+
 def test_signing_in_to_the_portal_again_signs_the_app_back_in_without_a_click(chromium, portal, demo, clock,
                                                                               kit_clock):  # fmt: skip
     def scenario(browser):
-        context, page = new_page(browser)
-        sign_in_to_demo(page, demo.url)
-        portal_sign_out(page, portal.url)
-        with portal.app.app_context():
-            backchannel.deliver_due(clock.now())
-        page.goto(f"{demo.url}/")
-        expect_signed_out(page)
+        context, page = signed_out_by_the_portal(browser, portal, demo, clock)
         page.goto(f"{portal.url}/login")
         portal_sign_in(page)
         kit_clock.advance(seconds=16)  # past the cached device-check answer
@@ -174,13 +180,7 @@ def test_a_portal_sign_in_on_another_browser_only_leaves_this_one_signed_out(chr
     """No loop: one prompt=none try answered login_required, then quiet until five minutes have passed."""
 
     def scenario(browser):
-        context, page = new_page(browser)
-        sign_in_to_demo(page, demo.url)
-        portal_sign_out(page, portal.url)
-        with portal.app.app_context():
-            backchannel.deliver_due(clock.now())
-        page.goto(f"{demo.url}/")
-        expect_signed_out(page)
+        context, page = signed_out_by_the_portal(browser, portal, demo, clock)
         other, other_page = new_page(browser)
         other_page.goto(f"{portal.url}/login")
         portal_sign_in(other_page)
