@@ -1,6 +1,6 @@
 """The portal cookie: a signed handle (public id, user id, iat, exp), never a store of user data."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -19,6 +19,8 @@ class SessionHandle:
     user_id: int
     issued_at: datetime
     expires_at: datetime
+    # Verified only with an older key (rotation): the caller re-issues it under the current one.
+    signed_with_fallback: bool = field(default=False, compare=False)
 
 
 class CookieInvalid(Exception):
@@ -42,43 +44,41 @@ class SignedCookieStore:
     """itsdangerous-signed handle; old keys verify (rotation), only the newest key signs."""
 
     def __init__(self, secret_key: str, fallback_keys: list[str] | None = None):
-        # itsdangerous signs with the last key and verifies against all of them.
-        keys = [*(fallback_keys or []), secret_key]
-        self._serializer = URLSafeSerializer(keys, salt=SESSION_COOKIE_SALT)
-        self._current_only = URLSafeSerializer(secret_key, salt=SESSION_COOKIE_SALT)
+        self._current = URLSafeSerializer(secret_key, salt=SESSION_COOKIE_SALT)
+        self._fallbacks = URLSafeSerializer(fallback_keys, salt=SESSION_COOKIE_SALT) if fallback_keys else None
 
     def encode(self, handle: SessionHandle) -> str:
         payload = [handle.public_id, handle.user_id, _ts(handle.issued_at), _ts(handle.expires_at)]
-        return self._serializer.dumps(payload)
+        return self._current.dumps(payload)
 
     def decode(self, value: str, now: datetime) -> SessionHandle:
         if not value or len(value) > MAX_COOKIE_LENGTH:
             raise CookieInvalid("empty or oversized cookie")
-        try:
-            payload = self._serializer.loads(value)
-        except (BadData, ValueError, UnicodeError) as exc:
-            raise CookieInvalid(type(exc).__name__) from exc
-        handle = _handle_from(payload)
+        payload, fallback = self._verified_payload(value)
+        handle = _handle_from(payload, fallback)
         if handle.issued_at.timestamp() > now.timestamp() + MAX_CLOCK_SKEW_SECONDS:
             raise CookieInvalid("issued in the future")
         if now > handle.expires_at:  # same boundary as the registry: alive up to and at exp
             raise CookieExpired(handle)
         return handle
 
-    def signed_with_current_key(self, value: str) -> bool:
-        """True when no fallback key is needed; older cookies get re-issued."""
-        try:
-            self._current_only.loads(value)
-        except BadData:
-            return False
-        return True
+    def _verified_payload(self, value: str) -> tuple[object, bool]:
+        """One signature check in the common case; older keys are tried only when the current one fails."""
+        for serializer, fallback in ((self._current, False), (self._fallbacks, True)):
+            if serializer is None:
+                break
+            try:
+                return serializer.loads(value), fallback
+            except (BadData, ValueError, UnicodeError) as exc:
+                error = exc
+        raise CookieInvalid(type(error).__name__) from error
 
 
 def _ts(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-def _handle_from(payload) -> SessionHandle:
+def _handle_from(payload, signed_with_fallback: bool) -> SessionHandle:
     if not (isinstance(payload, list) and len(payload) == 4):
         raise CookieInvalid("unexpected payload shape")
     public_id, user_id, iat, exp = payload
@@ -91,4 +91,5 @@ def _handle_from(payload) -> SessionHandle:
         user_id=user_id,
         issued_at=datetime.fromtimestamp(iat, UTC),
         expires_at=datetime.fromtimestamp(exp, UTC),
+        signed_with_fallback=signed_with_fallback,
     )

@@ -52,10 +52,10 @@ def load_current_session() -> None:
         log.warning("rejected session cookie: %s", invalid)
         g.cookie_action = "clear"
         return
-    _check_registry(handle, raw, now)
+    _check_registry(handle, now)
 
 
-def _check_registry(handle: SessionHandle, raw: str, now: datetime) -> None:
+def _check_registry(handle: SessionHandle, now: datetime) -> None:
     view = current_app.view_functions.get(request.endpoint)
     is_passive = getattr(view, "gatehouse_passive", False)
     try:
@@ -66,13 +66,13 @@ def _check_registry(handle: SessionHandle, raw: str, now: datetime) -> None:
     if db.session().in_transaction():  # only when the check read or wrote the database (cache hit: nothing to do)
         db.session.commit()
     g.current_session = state
-    if not is_passive and _should_reissue(handle, raw, state, now):
+    if not is_passive and _should_reissue(handle, state, now):
         g.cookie_action = "reissue"
 
 
-def _should_reissue(handle: SessionHandle, raw: str, state: sessions.ActiveSession, now: datetime) -> bool:
+def _should_reissue(handle: SessionHandle, state: sessions.ActiveSession, now: datetime) -> bool:
     """Sliding window: past half-life, and only if the new cookie lives longer (or moves to the current key)."""
-    if not _store().signed_with_current_key(raw):
+    if handle.signed_with_fallback:
         return True
     half_life = handle.issued_at + (handle.expires_at - handle.issued_at) / 2
     return now >= half_life and state.cookie_expiry(now) > handle.expires_at

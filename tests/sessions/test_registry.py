@@ -169,3 +169,23 @@ def test_json_request_without_session_gets_401_json(client):
     response = client.get("/session/status")
     assert response.status_code == 401
     assert response.json["error"] == "login_required"
+
+
+def test_a_cookie_signed_with_a_fallback_key_is_accepted_and_reissued(make_app, clock):
+    old_key = "o" * 40
+    before = make_app(SECRET_KEY=old_key)
+    with before.app_context():
+        from tests import factories
+
+        factories.account_with_users()
+    from tests.conftest import Auth
+
+    browser = before.test_client()
+    Auth(browser).login()
+    rotated = make_app(SECRET_KEY_FALLBACKS=[old_key])
+    client = rotated.test_client()
+    client.set_cookie(PORTAL_COOKIE, portal_cookie(browser))
+    response = client.get("/")
+    assert response.status_code == 200
+    reissued = set_cookies(response)[PORTAL_COOKIE].value
+    assert not SignedCookieStore(SECRET_KEY).decode(reissued, clock.now()).signed_with_fallback
