@@ -13,6 +13,7 @@ from app.audit import services as audit
 from app.audit.tags import EventTag
 from app.cache import after_commit, cache
 from app.extensions import db
+from app.sessions.codec import SessionHandle
 from app.sessions.devices import GeoLocator, RequestMeta, device_name
 from app.sessions.models import UserSession
 from app.sessions.policy import PolicySettings, SessionPolicy
@@ -171,17 +172,10 @@ def end_session(session_id: int, reason: str, now: datetime, *, tag: EventTag, i
     return bool(_end_ids([session_id], reason, now, tag=tag, ip=ip))
 
 
-def end_expired_cookie_session(public_id: str, now: datetime) -> None:
+def end_expired_cookie_session(handle: SessionHandle, now: datetime) -> None:
     """A genuine cookie past its exp: end its row too if the registry agrees it has expired."""
     with contextlib.suppress(SessionEnded):
-        check_session(public_id, _user_id_of(public_id), now, touch=False)
-
-
-def _user_id_of(public_id: str) -> int:
-    row = UserSession.by_public_id(public_id)
-    if row is None:
-        raise SessionEnded("unknown")
-    return row.user_id
+        check_session(handle.public_id, handle.user_id, now, touch=False)
 
 
 def _cached_state(public_id: str) -> ActiveSession | None:

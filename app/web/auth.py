@@ -45,7 +45,7 @@ def load_current_session() -> None:
         handle = _store().decode(raw, now)
     except CookieExpired as expired:
         log.warning("expired session cookie presented")
-        sessions.end_expired_cookie_session(expired.handle.public_id, now)
+        sessions.end_expired_cookie_session(expired.handle, now)
         _end_request_session()
         return
     except CookieInvalid as invalid:
