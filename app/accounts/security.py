@@ -54,12 +54,12 @@ def update_policy(
     Returns how many signed-in sessions were recomputed (0 unless apply_now).
     """
     settings = policy_settings()
-    errors = settings.validate(*_effective_raw(settings.default, idle, absolute))
+    new = settings.effective(idle, absolute)
+    errors = settings.validate(new.idle_minutes, new.absolute_minutes)
     if errors:
         raise PolicyInvalid(errors)
     old = settings.effective(account.idle_minutes, account.absolute_minutes)
     account.idle_minutes, account.absolute_minutes = idle, absolute
-    new = settings.effective(idle, absolute)
     recomputed = _apply_to_live_sessions(account.id, new, now) if apply_now else 0
     audit.record(
         EventTag.POLICY_CHANGE,
@@ -86,13 +86,6 @@ def overrides_for_preset(preset: str, idle: int | None, absolute: int | None) ->
     settings = policy_settings()
     chosen = settings.presets()[preset]
     return (None, None) if chosen == settings.default else (chosen.idle_minutes, chosen.absolute_minutes)
-
-
-def _effective_raw(default: SessionPolicy, idle, absolute) -> tuple:
-    return (
-        default.idle_minutes if idle is None else idle,
-        default.absolute_minutes if absolute is None else absolute,
-    )
 
 
 def _apply_to_live_sessions(account_id: int, policy: SessionPolicy, now: datetime) -> int:
