@@ -40,7 +40,7 @@ def verify_grant(client: ClientIdentity, grant_token, now: datetime) -> dict:
 
 
 def _verify_from_database(token_hash: str, now: datetime) -> dict:
-    grant = db.session.scalar(select(OAuthGrant).where(OAuthGrant.token_hash == token_hash))
+    grant = OAuthGrant.by_token_hash(token_hash)
     if grant is None:
         return UNKNOWN
     if grant.revoked_at is not None:

@@ -2,25 +2,11 @@
 
 from datetime import datetime
 
-from sqlalchemy import select
-
 from app.oauth import claims, grants, keys, tokens
 from app.oauth.errors import OAuthError
 from app.oauth.models import OAuthClient, OAuthGrant, RefreshToken
 
 INACTIVE = {"active": False}
-
-
-def _refresh_row(value: str) -> RefreshToken | None:
-    from app.extensions import db
-
-    return db.session.scalar(select(RefreshToken).where(RefreshToken.token_hash == tokens.digest(value)))
-
-
-def _grant_by_token(value: str) -> OAuthGrant | None:
-    from app.extensions import db
-
-    return db.session.scalar(select(OAuthGrant).where(OAuthGrant.token_hash == tokens.digest(value)))
 
 
 def revoke(client: OAuthClient, value: str | None, now: datetime) -> None:
@@ -30,10 +16,10 @@ def revoke(client: OAuthClient, value: str | None, now: datetime) -> None:
     if not value:
         raise OAuthError("invalid_request", "token is required.")
     if value.startswith(tokens.REFRESH_PREFIX):
-        row = _refresh_row(value)
+        row = RefreshToken.by_token_hash(tokens.digest(value))
         grant = row.grant if row else None
     elif value.startswith(tokens.GRANT_PREFIX):
-        grant = _grant_by_token(value)
+        grant = OAuthGrant.by_token_hash(tokens.digest(value))
     else:
         grant = _grant_of_access_token(value, now)
     if grant is not None and grant.client_id == client.id:
@@ -60,7 +46,7 @@ def introspect(client: OAuthClient, value: str | None, now: datetime) -> dict:
     if not value:
         raise OAuthError("invalid_request", "token is required.")
     if value.startswith(tokens.REFRESH_PREFIX):
-        return _introspect_refresh(client, _refresh_row(value), now)
+        return _introspect_refresh(client, RefreshToken.by_token_hash(tokens.digest(value)), now)
     try:
         body = keys.verify(value, claims.ACCESS_TOKEN_TYP, now)
     except keys.InvalidJWT:

@@ -2,13 +2,28 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, select, update
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
 from app.extensions import db
 from app.sessions.models import UserSession
 from app.types import UTCDateTime
+
+
+def _one_locked(statement):
+    """The row lock of DESIGN §5: SELECT … FOR UPDATE on PostgreSQL; on SQLite an immediate transaction."""
+    if db.engine.dialect.name == "sqlite":
+        connection = db.session.connection()
+        if not connection.connection.driver_connection.in_transaction:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        return db.session.scalar(statement)
+    db.session.execute(text("SET LOCAL lock_timeout = '5s'"))  # catalogue #58: a held lock answers 503, not a hang
+    return db.session.scalar(statement.with_for_update())
+
+
+def _one(statement, lock: bool):
+    return _one_locked(statement) if lock else db.session.scalar(statement)
 
 
 class OAuthClient(db.Model):
@@ -73,6 +88,10 @@ class OAuthGrant(db.Model):
         return db.session.scalar(select(cls).where(cls.public_id == public_id))
 
     @classmethod
+    def by_token_hash(cls, token_hash: str) -> "OAuthGrant | None":
+        return db.session.scalar(select(cls).where(cls.token_hash == token_hash))
+
+    @classmethod
     def revoke_where(cls, *criteria, at: datetime, reason: str) -> list:
         """Revoke every live grant matching criteria in one statement; return (id, public_id, token_hash,
         client_id, user_id) of each, for cache invalidation and back-channel logout."""
@@ -104,6 +123,10 @@ class AuthorizationCode(db.Model):
 
     grant: Mapped[OAuthGrant] = relationship()
 
+    @classmethod
+    def by_code_hash(cls, code_hash: str, *, lock: bool = False) -> "AuthorizationCode | None":
+        return _one(select(cls).where(cls.code_hash == code_hash), lock)
+
 
 class RefreshToken(db.Model):
     __tablename__ = "oauth_refresh_tokens"
@@ -122,6 +145,10 @@ class RefreshToken(db.Model):
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
 
     grant: Mapped[OAuthGrant] = relationship()
+
+    @classmethod
+    def by_token_hash(cls, token_hash: str, *, lock: bool = False) -> "RefreshToken | None":
+        return _one(select(cls).where(cls.token_hash == token_hash), lock)
 
 
 class SigningKey(db.Model):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from app.audit import services as audit
 from app.audit.tags import EventTag
@@ -52,25 +52,13 @@ def exchange(client: OAuthClient, form, now: datetime) -> TokenResponse:
     return handler[grant_type](client, form, now)
 
 
-def _lock_for_update(statement):
-    """The row lock of DESIGN §5: SELECT … FOR UPDATE on PostgreSQL; on SQLite an immediate transaction."""
-    session = db.session()
-    if db.engine.dialect.name == "sqlite":
-        connection = session.connection()
-        if not connection.connection.driver_connection.in_transaction:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        return db.session.scalar(statement)
-    db.session.execute(db.text("SET LOCAL lock_timeout = '5s'"))
-    return db.session.scalar(statement.with_for_update())
-
-
 def redeem_code(client: OAuthClient, form, now: datetime) -> TokenResponse:
     code_value, verifier = form.get("code"), form.get("code_verifier")
     if not code_value:
         raise invalid_request("code is required.")
     if not verifier:
         raise invalid_request("code_verifier is required (PKCE).")
-    code = _lock_for_update(select(AuthorizationCode).where(AuthorizationCode.code_hash == tokens.digest(code_value)))
+    code = AuthorizationCode.by_code_hash(tokens.digest(code_value), lock=True)
     if code is None or code.grant.client_id != client.id:
         raise invalid_grant("Unknown authorization code.")
     if code.used_at is not None:
@@ -124,7 +112,7 @@ def refresh(client: OAuthClient, form, now: datetime) -> TokenResponse:
     presented = form.get("refresh_token")
     if not presented:
         raise invalid_request("refresh_token is required.")
-    token = _lock_for_update(select(RefreshToken).where(RefreshToken.token_hash == tokens.digest(presented)))
+    token = RefreshToken.by_token_hash(tokens.digest(presented), lock=True)
     if token is None or token.grant.client_id != client.id:
         raise invalid_grant("Unknown refresh token.")
     if token.revoked_at is not None:

@@ -268,14 +268,14 @@ def test_token_endpoint_is_rate_limited_per_client(make_app, owner, make_client)
 def test_a_database_outage_is_a_503_not_reuse(app, flow, monkeypatch):
     import sqlalchemy.exc
 
-    from app.oauth import token_service
+    from app.oauth import models
 
     tokens = flow.tokens()
 
     def down(*_args, **_kwargs):
         raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(token_service, "_lock_for_update", down)
+    monkeypatch.setattr(models, "_one_locked", down)
     response = flow.refresh(tokens["refresh_token"])
     assert response.status_code == 503 and response.json["error"] == "temporarily_unavailable"
     monkeypatch.undo()
