@@ -8,13 +8,13 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from flask import current_app
 from sqlalchemy import select
 
-from app.accounts.models import User
 from app.extensions import db
 from app.oauth import grants, tokens
 from app.oauth.clients import is_loopback
 from app.oauth.models import AuthorizationCode, OAuthClient, OAuthGrant
 from app.oauth.scopes import SCOPES
 from app.sessions.models import UserSession
+from app.sessions.services import ActiveSession
 
 # RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is 43 characters.
 CODE_CHALLENGE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -154,7 +154,37 @@ def _max_age(raw: str | None, fail) -> int | None:
     return int(raw)
 
 
-def needs_login(request: AuthorizationRequest, session: UserSession | None, now: datetime) -> bool:
+@dataclass(frozen=True)
+class Decision:
+    """What the endpoint does next: send the browser somewhere, or ask the user (sign in, password, consent)."""
+
+    ask: str | None = None  # "login", "reauthenticate" or "consent"
+    location: str | None = None
+
+
+def decide(request: AuthorizationRequest, session: ActiveSession | None, now: datetime) -> Decision:
+    """OIDC Core §3.1.2.1: sign-in and consent, unless prompt=none, which answers with an error instead."""
+    silent = "none" in request.prompt
+    if needs_login(request, session, now):
+        if silent:
+            return Decision(location=deny(request, "login_required", "The user is not signed in."))
+        return Decision(ask="reauthenticate" if session else "login")
+    if "consent" in request.prompt or not has_consent(request, session.user_id):
+        if silent:
+            return Decision(location=deny(request, "consent_required", "The user has not approved this app."))
+        return Decision(ask="consent")
+    return Decision(location=approve(request, session, now))
+
+
+def carried(params) -> dict:
+    """The request as carried through sign-in and consent: prompt=login/consent and max_age are satisfied by then."""
+    kept = {k: params.get(k) for k in SINGLE_VALUED if params.get(k) is not None and k != "max_age"}
+    if "prompt" in kept:
+        kept["prompt"] = " ".join(p for p in kept["prompt"].split() if p not in ("login", "consent"))
+    return {k: v for k, v in kept.items() if v != ""}
+
+
+def needs_login(request: AuthorizationRequest, session: ActiveSession | None, now: datetime) -> bool:
     if session is None or "login" in request.prompt:
         return True
     return request.max_age is not None and now - session.authenticated_at > timedelta(seconds=request.max_age)
@@ -173,9 +203,10 @@ def has_consent(request: AuthorizationRequest, user_id: int) -> bool:
     return set(request.scope.split()) <= granted
 
 
-def approve(request: AuthorizationRequest, user: User, session: UserSession, now: datetime) -> str:
+def approve(request: AuthorizationRequest, session: ActiveSession, now: datetime) -> str:
     """Create or reuse the grant, issue a single-use code bound to everything, and return the redirect."""
-    grant = grants.grant_for(user.id, request.client, session, request.device_id, request.scope, now)
+    approving = db.session.get(UserSession, session.id)
+    grant = grants.grant_for(session.user_id, request.client, approving, request.device_id, request.scope, now)
     code = tokens.new_token(tokens.CODE_PREFIX)
     db.session.add(
         AuthorizationCode(
@@ -191,6 +222,13 @@ def approve(request: AuthorizationRequest, user: User, session: UserSession, now
     )
     db.session.flush()
     return response_location(request.redirect_uri, {"code": code}, request.state)
+
+
+def answer_consent(request: AuthorizationRequest, session: ActiveSession, approved: bool, now: datetime) -> str:
+    """The user's answer on the consent page: a code, or access_denied to the app (RFC 6749 §4.1.2.1)."""
+    if not approved:
+        return deny(request, "access_denied", "The user declined.")
+    return approve(request, session, now)
 
 
 def deny(request: AuthorizationRequest, error: str, description: str) -> str:

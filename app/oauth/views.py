@@ -14,8 +14,7 @@ from app.oauth.errors import OAuthError
 from app.oauth.scopes import SCOPES
 from app.security.origin import cross_site_allowed
 from app.security.ratelimit import failed_client_authentication, token_client_key
-from app.sessions.models import UserSession
-from app.web.auth import current_user, forget_session, json_api, reauthenticate_url
+from app.web.auth import forget_session, json_api, reauthenticate_url
 
 bp = Blueprint("oauth", __name__)
 
@@ -39,68 +38,56 @@ def _error(exc: OAuthError):
     return jsonify(exc.body()), exc.status, headers
 
 
-@bp.route("/oauth/authorize", methods=["GET", "POST"])
-@csrf.exempt  # OIDC Core §3.1.2.1: relying parties may POST the request; the consent decision has its own token
-@cross_site_allowed
-def authorize():
-    params = request.form if request.method == "POST" else request.args
+def _redirect(location: str):
+    """303 after a POST (never 307, which would re-post the form to the app), 302 after a GET."""
+    return redirect(location, 303 if request.method == "POST" else 302)
+
+
+def _with_request(params, then):
+    """Parse the authorization request; a bad client or redirect URI is a page, anything else goes back to the app."""
     try:
         auth_request = authz.parse(params)
     except authz.ErrorPage as exc:
         return render_template("oauth/error.html", message=str(exc)), 400
     except authz.ErrorRedirect as exc:
-        return redirect(exc.location, 303 if request.method == "POST" else 302)
-    return _decide(auth_request, params)
+        return _redirect(exc.location)
+    return then(auth_request)
+
+
+@bp.route("/oauth/authorize", methods=["GET", "POST"])
+@csrf.exempt  # OIDC Core §3.1.2.1: relying parties may POST the request; the consent decision has its own token
+@cross_site_allowed
+def authorize():
+    params = request.form if request.method == "POST" else request.args
+    return _with_request(params, lambda auth_request: _decide(auth_request, params))
 
 
 def _decide(auth_request: authz.AuthorizationRequest, params):
-    session = g.current_session
-    if authz.needs_login(auth_request, session, now()):
-        if "none" in auth_request.prompt:
-            return redirect(authz.deny(auth_request, "login_required", "The user is not signed in."))
-        return redirect(_login_url(params, signed_in=session is not None))
-    user = current_user()
-    consented = authz.has_consent(auth_request, user.id) and "consent" not in auth_request.prompt
-    if not consented:
-        if "none" in auth_request.prompt:
-            return redirect(authz.deny(auth_request, "consent_required", "The user has not approved this app."))
-        return render_template("oauth/consent.html", request_=auth_request, params=_carried(params), scopes=SCOPES)
-    location = authz.approve(auth_request, user, db.session.get(UserSession, session.id), now())
+    decision = authz.decide(auth_request, g.current_session, now())
+    carried = authz.carried(params)
+    if decision.ask == "consent":
+        return render_template("oauth/consent.html", request_=auth_request, params=carried, scopes=SCOPES)
+    if decision.ask:
+        next_url = url_for("oauth.authorize") + "?" + urlencode(carried)
+        if decision.ask == "reauthenticate":
+            return redirect(reauthenticate_url(next_url))
+        return redirect(url_for("accounts.login", next=next_url))
     db.session.commit()
-    return redirect(location, 303 if request.method == "POST" else 302)
-
-
-def _carried(params) -> dict:
-    """The authorization request, carried through sign-in and consent (prompt=login is satisfied by then)."""
-    carried = {k: params.get(k) for k in authz.SINGLE_VALUED if params.get(k) is not None}
-    if "prompt" in carried:
-        carried["prompt"] = " ".join(p for p in carried["prompt"].split() if p not in ("login", "consent"))
-        carried = {k: v for k, v in carried.items() if v != ""}
-    return carried
-
-
-def _login_url(params, signed_in: bool) -> str:
-    carried = _carried(params)
-    carried.pop("max_age", None)  # satisfied by the re-authentication itself
-    next_url = url_for("oauth.authorize") + "?" + urlencode(carried)
-    return reauthenticate_url(next_url) if signed_in else url_for("accounts.login", next=next_url)
+    return _redirect(decision.location)
 
 
 @bp.post("/oauth/consent")
 def consent():
-    try:
-        auth_request = authz.parse(request.form)
-    except authz.ErrorPage as exc:
-        return render_template("oauth/error.html", message=str(exc)), 400
-    except authz.ErrorRedirect as exc:
-        return redirect(exc.location, 303)
+    return _with_request(request.form, _answer_consent)
+
+
+def _answer_consent(auth_request: authz.AuthorizationRequest):
     if g.current_session is None:
         return redirect(url_for("accounts.login"), 303)
-    if request.form.get("decision") != "approve":
-        return redirect(authz.deny(auth_request, "access_denied", "The user declined."), 303)
-    location = authz.approve(auth_request, current_user(), db.session.get(UserSession, g.current_session.id), now())
+    approved = request.form.get("decision") == "approve"
+    location = authz.answer_consent(auth_request, g.current_session, approved, now())
     db.session.commit()
-    return redirect(location, 303)
+    return _redirect(location)
 
 
 def _single_valued(form) -> None:
