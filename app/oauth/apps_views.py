@@ -5,7 +5,6 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from app.clock import now
 from app.extensions import db
 from app.oauth import connected
-from app.oauth.models import OAuthClient, OAuthGrant
 from app.web.auth import login_required
 
 bp = Blueprint("apps", __name__)
@@ -20,12 +19,10 @@ def index():
 @bp.route("/account/apps/grants/<public_id>/disconnect", methods=["GET", "POST"])
 @login_required
 def disconnect_grant(public_id: str):
-    if request.method == "GET":  # the confirmation page used without JavaScript
-        grant = OAuthGrant.by_public_id(public_id)
-        if grant is None or grant.user_id != g.current_session.user_id or grant.revoked_at is not None:
-            abort(404)
-        return render_template("apps/confirm_grant.html", grant=grant)
     try:
+        if request.method == "GET":  # the confirmation page used without JavaScript
+            grant = connected.owned_grant(g.current_session.user_id, public_id)
+            return render_template("apps/confirm_grant.html", grant=grant)
         name = connected.disconnect_grant(g.current_session.user_id, public_id, now())
     except connected.UnknownApp:
         abort(404)
@@ -36,12 +33,10 @@ def disconnect_grant(public_id: str):
 @bp.route("/account/apps/<client_id>/disconnect", methods=["GET", "POST"])
 @login_required
 def disconnect_app(client_id: str):
-    if request.method == "GET":
-        client = OAuthClient.by_client_id(client_id)
-        if client is None:
-            abort(404)
-        return render_template("apps/confirm_app.html", client=client)
     try:
+        if request.method == "GET":
+            app_ = connected.connected_client(g.current_session.user_id, client_id, now())
+            return render_template("apps/confirm_app.html", app_=app_)
         name, count = connected.disconnect_app(g.current_session.user_id, client_id, now())
     except connected.UnknownApp:
         abort(404)

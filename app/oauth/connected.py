@@ -50,11 +50,25 @@ def apps_of(user_id: int, now: datetime) -> list[ConnectedApp]:
     return [ConnectedApp(*row) for row in rows]
 
 
-def disconnect_grant(user_id: int, public_id: str, now: datetime) -> str:
-    """End one app's access from one device; return the app's name."""
+def owned_grant(user_id: int, public_id: str) -> OAuthGrant:
+    """A live grant of this user; anyone else's reads exactly like an unknown one."""
     grant = OAuthGrant.by_public_id(public_id)
     if grant is None or grant.user_id != user_id or grant.revoked_at is not None:
         raise UnknownApp(public_id)
+    return grant
+
+
+def connected_client(user_id: int, client_id: str, now: datetime) -> ConnectedApp:
+    """An app this user has live grants with (what "Disconnect everywhere" would end)."""
+    for app in apps_of(user_id, now):
+        if app.client_id == client_id:
+            return app
+    raise UnknownApp(client_id)
+
+
+def disconnect_grant(user_id: int, public_id: str, now: datetime) -> str:
+    """End one app's access from one device; return the app's name."""
+    grant = owned_grant(user_id, public_id)
     grants.revoke_grants(OAuthGrant.id == grant.id, reason=grants.REASON_DISCONNECTED, now=now)
     audit.record(EventTag.GRANT_DISCONNECT, user_id=user_id, grant=public_id, client=grant.client.client_id)
     return grant.client.name

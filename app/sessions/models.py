@@ -39,10 +39,6 @@ class UserSession(db.Model):
         return db.session.scalar(select(cls).where(cls.public_id == public_id))
 
     @classmethod
-    def name_of(cls, session_id: int) -> str:
-        return db.session.scalar(select(cls.device_name).where(cls.id == session_id))
-
-    @classmethod
     def live_for_user(cls, user_id: int, now: datetime) -> list["UserSession"]:
         """A user's sessions that are neither ended nor past an expiry, most recently active first."""
         return list(db.session.scalars(cls._live(now).where(cls.user_id == user_id).order_by(cls.last_used_at.desc())))

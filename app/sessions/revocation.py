@@ -19,20 +19,21 @@ class UnknownSession(LookupError):
     """No live session with that id belongs to this user (the same answer for someone else's)."""
 
 
+def other_device(user_id: int, public_id: str, current_session_id: int) -> UserSession:
+    """One of this user's other live sessions; someone else's id reads exactly like an unknown one (no IDOR)."""
+    row = UserSession.by_public_id(public_id)
+    if row is None or row.user_id != user_id or row.revoked_at is not None or row.id == current_session_id:
+        raise UnknownSession(public_id)
+    return row
+
+
 def revoke_device(user_id: int, public_id: str, current_session_id: int, now: datetime, ip: str | None) -> str:
     """Sign out one of the user's other devices and return its name; the current one uses the header button."""
-    ended = end_sessions(
-        UserSession.public_id == public_id,
-        UserSession.user_id == user_id,
-        UserSession.id != current_session_id,
-        reason=REASON_DEVICE,
-        now=now,
-    )
-    if not ended:
-        raise UnknownSession(public_id)
-    [(session_id, _, _)] = ended
-    audit.record(EventTag.DEVICE_SIGN_OUT, user_id=user_id, session_id=session_id, ip=ip, by_session=current_session_id)
-    return UserSession.name_of(session_id)
+    row = other_device(user_id, public_id, current_session_id)
+    if not end_sessions(UserSession.id == row.id, reason=REASON_DEVICE, now=now):
+        raise UnknownSession(public_id)  # ended by a concurrent request a moment ago
+    audit.record(EventTag.DEVICE_SIGN_OUT, user_id=user_id, session_id=row.id, ip=ip, by_session=current_session_id)
+    return row.device_name
 
 
 def revoke_other_devices(user_id: int, current_session_id: int, now: datetime, ip: str | None) -> int:

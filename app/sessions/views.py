@@ -50,8 +50,9 @@ def devices():
 @login_required
 def confirm_sign_out(public_id: str):
     """The confirmation page used when JavaScript is off (the modal does the same with it on)."""
-    row = UserSession.by_public_id(public_id)
-    if row is None or row.user_id != g.current_session.user_id or row.revoked_at or row.id == g.current_session.id:
+    try:
+        row = revocation.other_device(g.current_session.user_id, public_id, g.current_session.id)
+    except revocation.UnknownSession:
         abort(404)
     return render_template("devices/confirm.html", row=row)
 

@@ -58,5 +58,7 @@ def test_someone_elses_grant_or_app_is_a_404(app, owner, rp):
     assert post(grace.browser, f"/account/apps/grants/{sid}/disconnect").status_code == 404
     assert grace.browser.get(f"/account/apps/grants/{sid}/disconnect").status_code == 404
     assert post(grace.browser, f"/account/apps/{rp.client_id}/disconnect").status_code == 404
+    assert grace.browser.get(f"/account/apps/{rp.client_id}/disconnect").status_code == 404  # never connected
+    assert "Disconnect Example App everywhere?" in ada.browser.get(f"/account/apps/{rp.client_id}/disconnect").text
     assert post(grace.browser, "/account/apps/gh_nope/disconnect").status_code == 404
     assert ada.introspect(ada.tokens()["access_token"])["active"] is True
