@@ -72,6 +72,18 @@ def update_policy(
     return recomputed
 
 
+def patch_policy(account: Account, body: dict, *, actor: User, now: datetime) -> None:
+    """The JSON API's partial update: fields left out keep their override, null clears one."""
+    errors = {key: "Unknown field." for key in body if key not in POLICY_FIELDS}
+    values = [body.get(field, getattr(account, field)) for field in POLICY_FIELDS]
+    for field, value in zip(POLICY_FIELDS, values, strict=True):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            errors[field] = "Enter a whole number of minutes or null."
+    if errors:
+        raise PolicyInvalid(errors)
+    update_policy(account, *values, apply_now=False, actor=actor, now=now)
+
+
 def overrides_for_preset(preset: str, idle: int | None, absolute: int | None) -> tuple[int | None, int | None]:
     """Strict and Custom store their minutes; Standard (the system default) clears the overrides."""
     if preset == PRESET_CUSTOM:

@@ -97,31 +97,12 @@ def api_get():
 @json_api
 @owner_required
 def api_patch():
-    body = _json_object()
-    errors = {key: "Unknown field." for key in body if key not in security.POLICY_FIELDS}
-    account = current_user().account
-    values = {field: body.get(field, getattr(account, field)) for field in security.POLICY_FIELDS}
     try:
-        if errors:
-            raise security.PolicyInvalid(errors)
-        security.update_policy(account, **_typed(values), apply_now=False, actor=current_user(), now=now())
+        security.patch_policy(current_user().account, _json_object(), actor=current_user(), now=now())
     except security.PolicyInvalid as invalid:
-        db.session.rollback()
-        return _invalid(errors | invalid.errors)
+        return _invalid(invalid.errors)
     db.session.commit()
     return jsonify(_api_body())
-
-
-def _typed(values: dict) -> dict:
-    mapping = {"idle_minutes": "idle", "absolute_minutes": "absolute"}
-    typed_errors = {
-        field: "Enter a whole number of minutes or null."
-        for field, value in values.items()
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool))
-    }
-    if typed_errors:
-        raise security.PolicyInvalid(typed_errors)
-    return {mapping[field]: value for field, value in values.items()}
 
 
 @bp.post("/api/accounts/me/security/revoke-sessions")
