@@ -84,7 +84,22 @@ def patch_policy(account: Account, body: dict, *, actor: User, now: datetime) ->
     update_policy(account, *values, apply_now=False, actor=actor, now=now)
 
 
-def overrides_for_preset(preset: str, idle: int | None, absolute: int | None) -> tuple[int | None, int | None]:
+def save_preset(
+    account: Account,
+    preset: str,
+    idle: int | None,
+    absolute: int | None,
+    *,
+    apply_now: bool,
+    actor: User,
+    now: datetime,
+) -> int:
+    """The policy card's Save: Strict, Standard or Custom (with its minutes); returns the sessions recomputed."""
+    return update_policy(account, *_overrides_for_preset(preset, idle, absolute), apply_now=apply_now, actor=actor,
+                         now=now)  # fmt: skip
+
+
+def _overrides_for_preset(preset: str, idle: int | None, absolute: int | None) -> tuple[int | None, int | None]:
     """Strict and Custom store their minutes; Standard (the system default) clears the overrides."""
     if preset == PRESET_CUSTOM:
         missing = {

@@ -40,9 +40,13 @@ def save_policy():
     notice = None
     if form.validate_on_submit():
         try:
-            idle, absolute = security.overrides_for_preset(form.preset.data, *form.custom_minutes())
-            recomputed = security.update_policy(
-                current_user().account, idle, absolute, apply_now=form.apply_now.data, actor=current_user(), now=now()
+            recomputed = security.save_preset(
+                current_user().account,
+                form.preset.data,
+                *form.custom_minutes(),
+                apply_now=form.apply_now.data,
+                actor=current_user(),
+                now=now(),
             )
         except security.PolicyInvalid as invalid:
             for field, message in invalid.errors.items():
