@@ -30,12 +30,12 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 from flask import Flask, abort, g, redirect, request, session, url_for
 
 from app.relying_party.portal import Portal, PortalRefused, PortalUnavailable
 from app.relying_party.stores import MemoryStore, RedisStore, Store, StoreError
+from app.security import redirects
 
 __all__ = ["Gatehouse", "MemoryStore", "RedisStore", "Store", "User", "current_user", "login_required"]
 
@@ -94,10 +94,8 @@ def local_path() -> str:
 
 
 def safe_next(value: str | None) -> str:
-    """Only a path on this site (never //host or a backslash trick): no open redirect."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or urlsplit(value).netloc:
-        return request.script_root + "/"
-    return value
+    """Only a path on this site: the portal's one safe-redirect rule, with this app's root as the fallback."""
+    return redirects.safe_next(value, request.script_root + "/")
 
 
 def digest(value: str) -> str:
