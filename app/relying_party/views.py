@@ -5,13 +5,14 @@ import hashlib
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, request, session
 
 from app.relying_party import EXTENSION_KEY, PENDING_KEY, SILENT_KEY, USER_KEY, Gatehouse, safe_next, tokens
 from app.relying_party.portal import PortalRefused, PortalUnavailable
 from app.relying_party.stores import StoreError
+from app.security.origin import sent_by_another_site
 
 log = logging.getLogger(__name__)
 
@@ -126,21 +127,10 @@ def _complete(kit: Gatehouse, code: str, pending: dict, now: datetime) -> dict:
             "id_token": answer["id_token"]}  # fmt: skip
 
 
-def _same_origin() -> bool:
-    """Fetch Metadata and Origin: a sign-out form posted by another site is refused (logout CSRF)."""
-    if request.headers.get("Sec-Fetch-Site") == "cross-site":
-        return False
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True
-    given, expected = urlsplit(origin), urlsplit(request.host_url)
-    return (given.scheme, given.netloc) == (expected.scheme, expected.netloc)
-
-
 @bp.post("/auth/logout")
 def logout():
     """End the local session, then RP-Initiated Logout 1.0 §2 at the portal with the ID token as hint."""
-    if not _same_origin():
+    if sent_by_another_site():  # logout CSRF: a sign-out form posted by another site
         abort(403)
     kit = _kit()
     user = session.pop(USER_KEY, None)
