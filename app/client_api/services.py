@@ -7,12 +7,11 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
-from app.oauth import tokens, verify_cache
+from app.oauth import grants, tokens, verify_cache
 from app.oauth.claims import subject
 from app.oauth.clients import ClientIdentity
 from app.oauth.models import OAuthGrant
 from app.sessions.models import UserSession
-from app.sessions.services import SessionEnded, end_if_expired
 
 UNKNOWN = {"active": False, "reason": "unknown"}
 EXPIRED = {"active": False, "reason": "expired"}
@@ -43,16 +42,11 @@ def _verify_from_database(token_hash: str, now: datetime) -> dict:
     grant = OAuthGrant.by_token_hash(token_hash)
     if grant is None:
         return UNKNOWN
-    if grant.revoked_at is not None:
-        return {"active": False, "reason": "revoked", "client": grant.client_id}
+    current = grants.state(grant, now)
+    if current != grants.ACTIVE:
+        db.session.commit()  # an idle portal session found here has just ended, with its grants
+        return {"active": False, "reason": current, "client": grant.client_id}
     session = grant.issuer_session
-    try:
-        if session is None or now > grant.expires_at:
-            raise SessionEnded("expired")
-        end_if_expired(session, now)  # an idle portal session ends here, revoking its grants
-    except SessionEnded:
-        db.session.commit()
-        return EXPIRED | {"client": grant.client_id}
     answer = {
         "active": True,
         "sub": subject(grant.user_id),

@@ -35,10 +35,7 @@ def _grant_of_access_token(value: str, now: datetime) -> OAuthGrant | None:
 
 
 def live_grant(grant: OAuthGrant | None, now: datetime) -> bool:
-    if grant is None or grant.revoked_at is not None or now > grant.expires_at:
-        return False
-    session = grant.issuer_session
-    return session is not None and session.revoked_at is None and now <= session.absolute_expires_at
+    return grant is not None and grants.state(grant, now) == grants.ACTIVE
 
 
 def introspect(client: OAuthClient, value: str | None, now: datetime) -> dict:

@@ -10,12 +10,34 @@ from app.extensions import db
 from app.oauth import backchannel, tokens, verify_cache
 from app.oauth.models import OAuthClient, OAuthGrant, RefreshToken
 from app.sessions.models import UserSession
+from app.sessions.services import SessionEnded, end_if_expired
 
 REASON_SESSION_ENDED = "session_ended"
 REASON_CODE_REPLAY = "code_replay"
 REASON_REFRESH_REUSE = "refresh_token_reuse"
 REASON_REVOKED_BY_CLIENT = "revoked_by_client"
 REASON_DISCONNECTED = "disconnected_by_user"
+
+
+ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
+
+
+def state(grant: OAuthGrant, now: datetime) -> str:
+    """The one answer to "does this grant still stand?", for tokens, introspection, userinfo and verify.
+
+    A portal session past its idle or absolute expiry ends here even if its browser never comes back (and its
+    grants with it); the caller commits. Client activity is not portal activity: the idle timeout is the device's.
+    """
+    session = grant.issuer_session
+    if grant.revoked_at is not None or (session is not None and session.revoked_at is not None):
+        return REVOKED
+    if session is None or now > grant.expires_at:
+        return EXPIRED
+    try:
+        end_if_expired(session, now)
+    except SessionEnded:
+        return EXPIRED
+    return ACTIVE
 
 
 def grant_for(

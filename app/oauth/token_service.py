@@ -18,7 +18,6 @@ from app.oauth import claims, grants, tokens
 from app.oauth.clients import GRANT_CLIENT_CREDENTIALS, GRANT_CODE, GRANT_REFRESH
 from app.oauth.errors import OAuthError, invalid_grant, invalid_request
 from app.oauth.models import AuthorizationCode, OAuthClient, OAuthGrant, RefreshToken
-from app.sessions.services import SessionEnded, end_if_expired
 
 # RFC 7636 §4.1: 43 to 128 characters of [A-Z a-z 0-9 - . _ ~].
 VERIFIER_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
@@ -97,15 +96,8 @@ def _revoke_after_replay(code: AuthorizationCode, now: datetime) -> None:
 
 
 def _check_grant_live(grant: OAuthGrant, now: datetime) -> None:
-    if grant.revoked_at is not None or now > grant.expires_at or grant.client.disabled_at is not None:
-        raise invalid_grant("The grant has been revoked or has expired.")
-    session = grant.issuer_session
-    if session is None or session.revoked_at is not None:
-        raise invalid_grant("The portal session behind this grant has ended.")
-    try:
-        end_if_expired(session, now)
-    except SessionEnded as ended:
-        raise invalid_grant("The portal session behind this grant has ended.") from ended
+    if grants.state(grant, now) != grants.ACTIVE:
+        raise invalid_grant("The grant has been revoked or has expired, or its portal session has ended.")
 
 
 def refresh(client: OAuthClient, form, now: datetime) -> TokenResponse:

@@ -141,6 +141,7 @@ def userinfo():
         return jsonify(error="invalid_request", error_description=description), 401, {"WWW-Authenticate": "Bearer"}
     except endpoints.InvalidToken as exc:
         challenge = f'Bearer error="invalid_token", error_description="{exc}"'
+        db.session.commit()  # a portal session found expired has just ended
         return jsonify(error="invalid_token", error_description=str(exc)), 401, {"WWW-Authenticate": challenge}
     return jsonify(body), 200, NO_STORE
 

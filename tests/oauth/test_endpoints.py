@@ -280,3 +280,13 @@ def test_a_database_outage_is_a_503_not_reuse(app, flow, monkeypatch):
     assert response.status_code == 503 and response.json["error"] == "temporarily_unavailable"
     monkeypatch.undo()
     assert flow.refresh(tokens["refresh_token"]).status_code == 200  # catalogue #33: the chain survived
+
+
+def test_introspection_agrees_with_verify_once_the_portal_session_idles_out(app, flow, clock):
+    tokens = flow.tokens()
+    clock.advance(minutes=31)  # the access token (10 min) is expired too, so ask about the refresh token
+    assert flow.introspect(tokens["refresh_token"]) == {"active": False}
+    with app.app_context():
+        from app.extensions import db
+
+        assert db.session.execute(db.text("SELECT revoked_reason FROM user_sessions")).all() == [("idle_timeout",)]
