@@ -142,10 +142,7 @@ def check_session(public_id: str, user_id: int, now: datetime, *, touch: bool) -
         state = _state_from_database(public_id)
     if state.user_id != user_id:
         raise SessionEnded("unknown")
-    reason = state.expired_reason(now)
-    if reason:
-        _end_ids([state.id], reason, now, tag=EventTag.SESSION_EXPIRED)
-        raise SessionEnded(reason)
+    _end_if_past_expiry(state, now)
     if touch and now - state.last_used_at >= ACTIVITY_WRITE_INTERVAL:
         state = _record_activity(state, now)
     return state
@@ -155,7 +152,10 @@ def end_if_expired(session: UserSession, now: datetime) -> None:
     """Called when a client app uses a grant: a portal session past an expiry ends here (taking its grants
     with it) even if its browser never comes back. Client activity is not portal activity: the owner's idle
     timeout is about the device."""
-    state = ActiveSession.of(session)
+    _end_if_past_expiry(ActiveSession.of(session), now)
+
+
+def _end_if_past_expiry(state: ActiveSession, now: datetime) -> None:
     reason = state.expired_reason(now)
     if reason:
         _end_ids([state.id], reason, now, tag=EventTag.SESSION_EXPIRED)
