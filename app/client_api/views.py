@@ -1,30 +1,44 @@
 """Internal endpoints for client apps: JSON in and out, HTTP Basic client authentication, rate-limited."""
 
-import functools
+import json
 
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from app.client_api import services
 from app.clock import now
-from app.extensions import csrf, limiter
+from app.extensions import csrf
 from app.oauth import clients
 from app.oauth.errors import OAuthError
 from app.security.origin import cross_site_allowed
-from app.security.ratelimit import retry_after, token_client_key
+from app.security.ratelimit import internal_client_key, retry_after
 from app.web.auth import json_api
 
+# Limited by _client_and_body below (one storage hit); Flask-Limiter has no default limits, so it adds none here.
 bp = Blueprint("client_api", __name__, url_prefix="/internal")
-limiter.exempt(bp)  # limited by _rate_limited below: one storage hit, none of Flask-Limiter's per-request work
 
 # DESIGN §6: a client may cache the answer for 60 s; nothing shared may.
 VERIFY_CACHE_CONTROL = "private, max-age=60"
 
 
+class RateLimited(Exception):
+    def __init__(self, seconds: int):
+        self.seconds = seconds
+
+
 def _client_and_body() -> tuple[clients.ClientIdentity, dict]:
-    client = clients.authenticate_internal(request.headers.get("Authorization"))
+    """The Basic credentials are parsed once: they key the rate limit (counted before the secret is checked, so
+    guessing a secret is limited too), then authenticate the client. Then the body: a JSON object."""
+    credentials = clients.basic_credentials(request.headers.get("Authorization"))
+    wait = retry_after(current_app.config["INTERNAL_RATE_LIMIT"], "internal", internal_client_key(credentials))
+    if wait is not None:
+        raise RateLimited(wait)
+    client = clients.authenticate_internal(credentials)
     if not request.is_json:
         abort(415)
-    body = request.get_json(silent=True)
+    try:
+        body = json.loads(request.get_data(cache=False))
+    except ValueError:  # malformed JSON or not UTF-8
+        body = None
     if not isinstance(body, dict):
         raise OAuthError("invalid_request", "The body must be a JSON object.")
     return client, body
@@ -33,6 +47,9 @@ def _client_and_body() -> tuple[clients.ClientIdentity, dict]:
 def _answer(handler):
     try:
         return handler(*_client_and_body())
+    except RateLimited as exc:
+        body = {"error": "rate_limited", "error_description": "Too many requests; retry later."}
+        return jsonify(body), 429, {"Retry-After": str(exc.seconds)}
     except services.BadRequest as exc:
         return jsonify(error="invalid_request", error_description=str(exc)), 400
     except OAuthError as exc:
@@ -40,23 +57,9 @@ def _answer(handler):
         return jsonify(exc.body()), exc.status, headers
 
 
-def _rate_limited(view):
-    """One storage hit per call: these are the hottest endpoints, so not Flask-Limiter's per-request machinery."""
-
-    @functools.wraps(view)
-    def wrapped(*args, **kwargs):
-        wait = retry_after(current_app.config["INTERNAL_RATE_LIMIT"], "internal", token_client_key())
-        if wait is not None:
-            body = {"error": "rate_limited", "error_description": "Too many requests; retry later."}
-            return jsonify(body), 429, {"Retry-After": str(wait)}
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
 def internal_endpoint(view):
     """Called by client apps' servers: client-authenticated JSON, never cookie-driven, rate-limited per client."""
-    return csrf.exempt(cross_site_allowed(json_api(_rate_limited(view))))
+    return csrf.exempt(cross_site_allowed(json_api(view)))
 
 
 @bp.post("/grants/verify")

@@ -110,7 +110,7 @@ def register_client(
 
 def authenticate(authorization: str | None, form) -> OAuthClient:
     """RFC 6749 §2.3: exactly one method; public clients present their id and no secret."""
-    basic = _basic_credentials(authorization)
+    basic = basic_credentials(authorization)
     posted_id, posted_secret = form.get("client_id"), form.get("client_secret")
     if basic and (posted_secret is not None or (posted_id and posted_id != basic[0])):
         raise OAuthError("invalid_request", "Use one client authentication method.")
@@ -127,7 +127,7 @@ def authenticate(authorization: str | None, form) -> OAuthClient:
     return client
 
 
-def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
     if not header or not header.lower().startswith("basic "):
         return None
     try:
@@ -141,12 +141,12 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
     return unquote(client_id.replace("+", " ")), unquote(secret.replace("+", " "))
 
 
-def authenticate_internal(authorization: str | None) -> ClientIdentity:
-    """HTTP Basic only, confidential clients only; the identity comes from the cache when it can (the hot path)."""
-    basic = _basic_credentials(authorization)
-    if basic is None:
+def authenticate_internal(credentials: tuple[str, str] | None) -> ClientIdentity:
+    """HTTP Basic only (credentials from basic_credentials), confidential clients only; the identity comes from the
+    cache when it can (the hot path)."""
+    if credentials is None:
         raise invalid_client("Send the client credentials with HTTP Basic authentication.")
-    client_id, secret = basic
+    client_id, secret = credentials
     identity = _identity(client_id)
     if identity is None or identity.disabled or identity.is_public:
         raise invalid_client()

@@ -1,6 +1,7 @@
 """Token material: random, prefixed, stored as digests only (STYLE rule 6, catalogue #32)."""
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -25,8 +26,10 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=32)
 def _derived_key(secret_key: str, salt: bytes) -> bytes:
-    return hmac.new(secret_key.encode(), salt, hashlib.sha256).digest()
+    """One key per (secret key, purpose): derived once per process, not on every client authentication."""
+    return hmac.digest(secret_key.encode(), salt, "sha256")
 
 
 def successor_of(refresh_token: str) -> str:
@@ -36,14 +39,14 @@ def successor_of(refresh_token: str) -> str:
     are stored; an HMAC of the predecessor under a server key is reproducible and unguessable.
     """
     key = _derived_key(current_app.config["SECRET_KEY"], SUCCESSOR_SALT)
-    mac = hmac.new(key, refresh_token.encode(), hashlib.sha256).digest()
+    mac = hmac.digest(key, refresh_token.encode(), "sha256")
     return REFRESH_PREFIX + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
 def client_secret_digests(secret: str) -> list[str]:
     """Keyed digests of a client secret under the current and every fallback secret key."""
     keys = [current_app.config["SECRET_KEY"], *current_app.config["SECRET_KEY_FALLBACKS"]]
-    return [hmac.new(_derived_key(k, CLIENT_SECRET_SALT), secret.encode(), hashlib.sha256).hexdigest() for k in keys]
+    return [hmac.digest(_derived_key(k, CLIENT_SECRET_SALT), secret.encode(), "sha256").hex() for k in keys]
 
 
 def client_secret_matches(secret: str, stored: str) -> bool:

@@ -41,6 +41,11 @@ def token_client_key() -> str:
     return f"client:{client_id[:64]}:{request.remote_addr}"
 
 
+def internal_client_key(credentials: tuple[str, str] | None) -> str:
+    """Grant and device checks count per presented client id (from parsed Basic credentials) and address."""
+    return f"client:{credentials[0][:64] if credentials else '-'}:{request.remote_addr}"
+
+
 def failed_client_authentication(response) -> bool:
     """Brute force on a client secret shows as 401s; a busy, authenticated app backend is not throttled."""
     return response.status_code == 401
