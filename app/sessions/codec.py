@@ -1,5 +1,7 @@
 """The portal cookie: a signed handle (public id, user id, iat, exp), never a store of user data."""
 
+import base64
+import binascii
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -54,6 +56,8 @@ class SignedCookieStore:
     def decode(self, value: str, now: datetime) -> SessionHandle:
         if not value or len(value) > MAX_COOKIE_LENGTH:
             raise CookieInvalid("empty or oversized cookie")
+        if not _canonical(value):
+            raise CookieInvalid("not in the form we issue")
         payload, fallback = self._verified_payload(value)
         handle = _handle_from(payload, fallback)
         if handle.issued_at.timestamp() > now.timestamp() + MAX_CLOCK_SKEW_SECONDS:
@@ -72,6 +76,19 @@ class SignedCookieStore:
             except (BadData, ValueError, UnicodeError) as exc:
                 error = exc
         raise CookieInvalid(type(error).__name__) from error
+
+
+def _canonical(value: str) -> bool:
+    """Only the exact text we issued: Python's base64 reads "+" and "/" as "-" and "_" and ignores a segment's
+    unused low bits, so without this one signed cookie would have many spellings that all verify."""
+    for segment in value.split("."):
+        try:
+            raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        except (binascii.Error, ValueError):
+            return False
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != segment:
+            return False
+    return True
 
 
 def _ts(moment: datetime) -> int:

@@ -2,6 +2,7 @@
 
 import base64
 import contextlib
+import string
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from itsdangerous import URLSafeSerializer
 
-from app.sessions.codec import CookieExpired, CookieInvalid, SessionHandle, SignedCookieStore
+from app.sessions.codec import SESSION_COOKIE_SALT, CookieExpired, CookieInvalid, SessionHandle, SignedCookieStore
 
 KEY = "k" * 40
 OLD_KEY = "o" * 40
@@ -127,3 +128,22 @@ def test_any_single_byte_change_is_refused(index, byte):
         return
     with pytest.raises(CookieInvalid):
         store.decode(mutated, NOW)
+
+
+def _respelled(value: str) -> list[str]:
+    """Texts that itsdangerous verifies as this same cookie: "+" for "-", and the signature's last character with
+    a different unused low bit (27 characters carry the 160 bits of an HMAC-SHA1)."""
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+    assert "-" in value  # this key and handle give one; the spelling below relies on it
+    plus = value.replace("-", "+", 1)
+    last = alphabet[alphabet.index(value[-1]) ^ 1]
+    return [plus, value[:-1] + last]
+
+
+def test_other_spellings_of_a_valid_cookie_are_refused():
+    store = SignedCookieStore(KEY)
+    value = store.encode(handle())
+    for spelling in _respelled(value):
+        assert URLSafeSerializer(KEY, salt=SESSION_COOKIE_SALT).loads(spelling)  # itsdangerous alone accepts it
+        with pytest.raises(CookieInvalid):
+            store.decode(spelling, NOW)
