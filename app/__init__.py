@@ -44,6 +44,7 @@ def setup_config(app: Flask, overrides: dict | None) -> None:
 def setup_extensions(app: Flask) -> None:
     from app.oauth.grants import on_sessions_ended
     from app.security.origin import init_origin_check
+    from app.security.ratelimit import LOCAL_WINDOWS_KEY, LocalWindows
     from app.sessions.codec import SignedCookieStore
     from app.sessions.devices import GeoLocator
     from app.sessions.services import register_session_end_hook
@@ -60,6 +61,7 @@ def setup_extensions(app: Flask) -> None:
         app.config["SECRET_KEY"], app.config["SECRET_KEY_FALLBACKS"]
     )
     app.extensions["gatehouse.geoip"] = GeoLocator(app.config["GEOIP_DATABASE"])
+    app.extensions[LOCAL_WINDOWS_KEY] = LocalWindows()
     register_session_end_hook(on_sessions_ended)
     # Cross-site posts are refused before anything else, then the session is loaded.
     init_origin_check(app)

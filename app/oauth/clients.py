@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import functools
 import ipaddress
 import json
 import secrets
@@ -160,13 +161,19 @@ def _identity(client_id: str) -> ClientIdentity | None:
         return None
     raw = cache().get(CLIENT_CACHE_PREFIX + client_id)
     if raw is not None:
-        return ClientIdentity(**json.loads(raw))
+        return _parsed_identity(raw)
     client = OAuthClient.by_client_id(client_id)
     if client is None:
         return None
     identity = ClientIdentity(client.id, client.client_id, client.secret_hash, client.disabled_at is not None)
     cache().add(CLIENT_CACHE_PREFIX + client_id, json.dumps(asdict(identity)).encode(), CLIENT_CACHE_TTL_SECONDS)
     return identity
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_identity(raw: bytes) -> ClientIdentity:
+    """Parsed once per cached value (a frozen dataclass, safe to share): the grant check's hottest lookup."""
+    return ClientIdentity(**json.loads(raw))
 
 
 def disable(client: OAuthClient, now: datetime) -> None:

@@ -2,13 +2,16 @@
 
 import functools
 import hashlib
+import logging
 import math
+import threading
 import time
 
-from flask import request
+from flask import current_app, request
 from limits import parse
 from limits.storage import MemoryStorage
-from limits.strategies import FixedWindowRateLimiter
+
+log = logging.getLogger(__name__)
 
 
 def client_ip_key() -> str:
@@ -51,26 +54,55 @@ def failed_client_authentication(response) -> bool:
     return response.status_code == 401
 
 
-_FALLBACK = None
+LOCAL_WINDOWS_KEY = "gatehouse.local_windows"
+
+
+class LocalWindows:
+    """Fixed windows in this process's memory, for the hottest limits when no shared storage is configured, and
+    as the fallback when it fails. limits' own MemoryStorage restarts an expiry timer thread every 10 ms under
+    load; here an ended window is simply replaced, and ended ones are swept when the table is full."""
+
+    def __init__(self, max_keys: int = 100_000, timer=time.time):
+        self._timer = timer
+        self._max_keys = max_keys
+        self._windows: dict[str, tuple[float, int]] = {}  # key -> (window end, hits)
+        self._lock = threading.Lock()
+
+    def hit(self, item, key: str) -> int | None:
+        """None when allowed, else the seconds until this key's window ends."""
+        now = self._timer()
+        with self._lock:
+            end, hits = self._windows.get(key, (0.0, 0))
+            if end <= now:
+                if len(self._windows) >= self._max_keys:
+                    self._sweep(now)
+                end, hits = now + item.get_expiry(), 0
+            self._windows[key] = (end, hits + 1)
+        return None if hits < item.amount else max(1, math.ceil(end - now))
+
+    def _sweep(self, now: float) -> None:
+        """Drop ended windows; when half or more are still live (a flood of distinct keys), start over instead, so
+        that a full table is swept at most once per max_keys / 2 new keys."""
+        live = {key: window for key, window in self._windows.items() if window[0] > now}
+        self._windows = live if len(live) < self._max_keys // 2 else {}
 
 
 def retry_after(limit: str, scope: str, key: str) -> int | None:
-    """One hit against Flask-Limiter's configured storage, for the hottest endpoints: None when allowed, else
-    the seconds until the window resets. A storage fault falls back to an in-process window, never to no limit."""
-    global _FALLBACK
+    """One hit for the hottest endpoints, without Flask-Limiter's per-request machinery: None when allowed, else
+    the seconds until the window resets. Shared (Redis) storage when configured; this process's windows when it
+    is not, or when it fails (never no limit)."""
     from app.extensions import limiter  # the extensions module imports this one
 
     item = _parsed(limit)
     try:
         strategy = limiter.limiter
-        allowed = strategy.hit(item, scope, key)
-    except Exception:  # any storage client error: keep limiting, in this process
-        _FALLBACK = _FALLBACK or FixedWindowRateLimiter(MemoryStorage())
-        strategy = _FALLBACK
-        allowed = strategy.hit(item, scope, key)
-    if allowed:
-        return None
-    return max(1, math.ceil(strategy.get_window_stats(item, scope, key).reset_time - time.time()))
+        if not isinstance(strategy.storage, MemoryStorage):
+            if strategy.hit(item, scope, key):
+                return None
+            return max(1, math.ceil(strategy.get_window_stats(item, scope, key).reset_time - time.time()))
+    except Exception as exc:  # any storage client error: keep limiting, in this process
+        log.debug("rate-limit storage failed (%s): counting in this process", type(exc).__name__)
+    return current_app.extensions[LOCAL_WINDOWS_KEY].hit(item, f"{scope}/{key}")
 
 
 @functools.lru_cache(maxsize=32)

@@ -4,7 +4,8 @@ import functools
 import logging
 from datetime import datetime, timedelta
 
-from flask import Flask, Response, abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask import Flask, Request, Response, abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 
 from app.accounts.models import User
 from app.clock import now as clock_now
@@ -20,6 +21,17 @@ STORE_EXTENSION_KEY = "gatehouse.session_store"
 DEVICE_COOKIE_MAX_AGE_SECONDS = 2 * 365 * 24 * 3600
 EXPIRED_REASON = "session_expired"
 JSON_PATH_PREFIXES = ("/api/", "/internal/")
+# The client apps' API authenticates the client on every call: it never reads nor writes a cookie.
+COOKIE_FREE_PREFIX = "/internal/"
+
+
+class PortalSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed session (Flask-WTF keeps its CSRF secret there), never opened on the cookie-free API."""
+
+    def open_session(self, app: Flask, request: Request):
+        if request.path.startswith(COOKIE_FREE_PREFIX):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def passive(view):
@@ -37,6 +49,8 @@ def load_current_session() -> None:
     g.current_session = None
     g.session_ended = False
     g.cookie_action = None
+    if request.path.startswith(COOKIE_FREE_PREFIX):
+        return
     raw = request.cookies.get(current_app.config["PORTAL_COOKIE_NAME"])
     if raw is None or request.endpoint == "static":
         return
@@ -91,7 +105,8 @@ def write_session_cookie(response: Response) -> Response:
         _set_portal_cookie(response, g.current_session, clock_now())
     elif action == "clear":
         clear_portal_cookie(response)
-    response.vary.add("Cookie")
+    if not request.path.startswith(COOKIE_FREE_PREFIX):
+        response.vary.add("Cookie")
     return response
 
 
@@ -231,5 +246,6 @@ def fresh_auth_required(view):
 
 
 def init_auth(app: Flask) -> None:
+    app.session_interface = PortalSessionInterface()
     app.before_request(load_current_session)
     app.after_request(write_session_cookie)

@@ -21,6 +21,7 @@ MESSAGES = {
     403: ("Not allowed", "You do not have access to this page.", "access_denied"),
     404: ("Page not found", "There is nothing here. Check the address, or go back home.", "not_found"),
     405: ("Method not allowed", "This address does not accept that kind of request.", "method_not_allowed"),
+    411: ("Length required", "Send the request body with a Content-Length header.", "length_required"),
     413: ("Request too large", "The request was larger than this service accepts.", "request_too_large"),
     415: ("Unsupported type", "Send the request body as JSON.", "unsupported_media_type"),
     429: ("Too many attempts", "Too many attempts. Wait a moment before trying again.", "rate_limited"),

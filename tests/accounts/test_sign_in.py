@@ -36,6 +36,7 @@ def test_unknown_email_and_wrong_password_get_the_same_answer(client, owner):
     wrong = post_login(client, token, password="not the password")
     assert unknown.status_code == wrong.status_code == 400
     assert "Invalid email or password." in unknown.text
+
     # Each page carries a fresh CSRF token, timestamped to the second: compare the pages without it.
     def page(response, email):
         return response.text.replace(csrf_token_from(response.text), "TOKEN").replace(email, OWNER_EMAIL)

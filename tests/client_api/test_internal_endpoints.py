@@ -1,6 +1,8 @@
 """Grant verify and device check: every answer, client auth, bad bodies, no cross-client oracle (#34-#38)."""
 
 import base64
+import io
+import json
 
 import pytest
 
@@ -152,3 +154,32 @@ def test_rate_limit_falls_back_to_this_process_when_its_storage_fails(make_app, 
 
     monkeypatch.setattr(type(limiter), "limiter", property(lambda self: Broken()))
     assert [check(app, client).status_code for _ in range(3)] == [200, 200, 429]  # limited, not unlimited
+
+
+@pytest.mark.parametrize("path", [VERIFY, CHECK])
+def test_body_framing(app, flow, path):
+    """A JSON object of at most 4 KiB, with a Content-Length; a charset parameter is fine."""
+    headers = basic(flow.rp)
+    post = app.test_client().post
+    with_charset = post(path, data=json.dumps({"grant": "x", "device_id": "d"}), headers=headers,
+                        content_type="application/json; charset=utf-8")  # fmt: skip
+    assert with_charset.status_code == 200
+    assert post(path, data="{}", headers=headers, content_type="application/vnd.api+json").status_code == 415
+    oversized = post(path, json={"grant": "x" * 5000}, headers=headers)
+    assert oversized.status_code == 413 and oversized.json["error"] == "request_too_large"
+    chunked = headers | {"Transfer-Encoding": "chunked"}
+    unframed = post(
+        path, input_stream=io.BytesIO(b"2\r\n{}\r\n0\r\n\r\n"), headers=chunked, content_type="application/json"
+    )
+    assert unframed.status_code == 411 and unframed.json["error"] == "length_required"
+    not_utf8 = post(path, data=b'{"grant": "\xff"}', headers=headers, content_type="application/json")
+    assert not_utf8.status_code == 400 and not_utf8.json["error"] == "invalid_request"
+
+
+def test_the_client_api_is_cookie_free(app, flow):
+    """No portal session is loaded, no cookie set, and the answer does not vary by cookie."""
+    tokens = flow.tokens()
+    response = flow.browser.post(VERIFY, json={"grant": tokens["grant_token"]}, headers=basic(flow.rp))
+    assert response.status_code == 200 and response.json["active"] is True
+    assert "Set-Cookie" not in response.headers
+    assert "cookie" not in response.headers.get("Vary", "").lower()
