@@ -45,7 +45,10 @@ def _verify_from_database(token_hash: str, now: datetime) -> dict:
     current = grants.state(grant, now)
     if current != grants.ACTIVE:
         db.session.commit()  # an idle portal session found here has just ended, with its grants
-        return {"active": False, "reason": current, "client": grant.client_id}
+        answer = {"active": False, "reason": current, "client": grant.client_id}
+        # Final: a revoked or expired grant never stands again, so this answer may be cached as long as any.
+        verify_cache.put(token_hash, answer, current_app.config["SESSION_CACHE_TTL_SECONDS"])
+        return answer
     session = grant.issuer_session
     answer = {
         "active": True,

@@ -80,6 +80,24 @@ def test_verify_answers_from_the_cache(app, flow):
     assert statements["n"] == 0  # the hottest path: client identity and answer both come from the cache
 
 
+def test_a_revoked_answer_read_from_the_database_is_cached_too(app, flow):
+    """Another process (or an aged-out tombstone) finds the revocation in the database once, then in the cache."""
+    from app.cache import cache
+    from app.oauth import tokens as token_material
+    from app.oauth import verify_cache
+    from tests.helpers import count_statements
+
+    grant = flow.tokens()["grant_token"]
+    Auth(flow.browser).logout()
+    with app.app_context():
+        cache().delete(verify_cache.key(token_material.digest(grant)))  # as if the tombstone never reached us
+    with count_statements(app, "SELECT") as first:
+        assert verify(app, flow.rp, grant).json == {"active": False, "reason": "revoked"}
+    with count_statements(app, "") as again:
+        assert verify(app, flow.rp, grant).json == {"active": False, "reason": "revoked"}
+    assert first["n"] > 0 and again["n"] == 0
+
+
 def test_a_disabled_client_is_refused_at_once_despite_the_cache(app, flow):
     tokens = flow.tokens()
     assert verify(app, flow.rp, tokens["grant_token"]).status_code == 200  # identity now cached
