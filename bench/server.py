@@ -16,6 +16,7 @@ from bench.instance import BIN, ROOT
 HOST = "127.0.0.1"
 WORKERS, THREADS = 2, 4
 READY_PATH = "/__bench/hello"
+APP = "bench.bench_app:app"  # bench.floor_app:app answers READY_PATH too (it answers every path)
 START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 10.0
 DESCRIPTION = f"gunicorn gthread, {WORKERS} workers x {THREADS} threads"
@@ -32,13 +33,13 @@ class Server:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], log_path: Path) -> Iterator[Server]:
-    """Serve bench.bench_app:app until the block ends, however it ends."""
+def gunicorn(env: dict[str, str], log_path: Path, app: str = APP) -> Iterator[Server]:
+    """Serve app (the Gatehouse bench app by default) until the block ends, however it ends."""
     server = Server(HOST, _free_port())
     command = [str(BIN / "gunicorn"), "--worker-class", "gthread", "--workers", str(WORKERS)]
     command += ["--threads", str(THREADS), "--bind", f"{server.host}:{server.port}"]
     # Without this, gunicorn takes over ~/.gunicorn/gunicorn.ctl, which a `make run` server may own.
-    command += ["--no-control-socket", "bench.bench_app:app"]
+    command += ["--no-control-socket", app]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

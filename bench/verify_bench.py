@@ -16,9 +16,11 @@ from bench.errors import BenchError
 from bench.report import Row
 
 VERIFY_PATH = "/internal/grants/verify"
+FLOOR_APP = "bench.floor_app:app"
 CONNECTIONS = 32  # the issue's concurrency, whatever BENCH_CONNECTIONS says
 ROUNDS = 2
 WARMUP_SECONDS = 1.0
+FLOOR_SECONDS = 4.0
 WARM_CALLS = 8  # each over a new connection, so that both workers answer some
 MINT_SECONDS = 30.0
 TARGET_RATIO, TARGET_P99_MS = 0.8, 10.0
@@ -54,6 +56,7 @@ def run(bench: instance.Instance, rp: instance.OAuthClient, home: Path, seconds:
     # app/cache.py IN_PROCESS_MAX_TTL_SECONDS: the one read from the database per worker and period stays in.
     measured.notes.append("- grant verify, in-process cache: an entry lives at most 2 s, so each worker reads the "
                           "grant from the database again every 2 s; every other verify is a cache hit")  # fmt: skip
+    floor = _floor(bench.env, home / "gunicorn-floor.log")
     for layout in layouts(bench.env):
         log_path = home / f"gunicorn-verify-{layout.slug}.log"
         with server.gunicorn(layout.env, log_path) as running:
@@ -66,13 +69,28 @@ def run(bench: instance.Instance, rp: instance.OAuthClient, home: Path, seconds:
             Row(f"POST {VERIFY_PATH} (warm, {where})", CONNECTIONS, verify, hello),
         ]
         measured.notes.append(f"- grant verify, {layout.name}: warmed with {WARM_CALLS} calls, answer {_shape(answer)}")
-        measured.verdicts.append(verdict(layout.name, hello, verify))
+        measured.verdicts.append(verdict(layout.name, hello, verify, floor))
+    baseline = measured.rows[0].result
+    measured.rows.append(Row("GET /__bench/hello (bare WSGI app, no Flask: the server's own floor)", CONNECTIONS,
+                             floor, baseline))  # fmt: skip
     measured.notes.append(
         f"- grant verify rows: a gunicorn per cache layout on the OAuth instance, {CONNECTIONS} keep-alive "
         f"connections, {WARMUP_SECONDS:.0f} s warm-up + {seconds:g} s per round, hello/verify interleaved, "
-        f"best of {ROUNDS} rounds; errors include 1 = 200 with another body than the warm answer"
+        f"best of {ROUNDS} rounds; errors include 1 = 200 with another body than the warm answer; the floor row: "
+        f"bench.floor_app under the same gunicorn, best of {ROUNDS} rounds of {FLOOR_SECONDS:g} s"
     )
     return measured
+
+
+def _floor(env: dict[str, str], log_path: Path) -> loadgen.Result:
+    """A constant answer from a bare WSGI callable under the same gunicorn and load generator: best of ROUNDS."""
+    with server.gunicorn(env, log_path, FLOOR_APP) as running:
+        target = loadgen.Target(running.host, running.port, "/__bench/hello")
+        results = [loadgen.run(target, CONNECTIONS, FLOOR_SECONDS, WARMUP_SECONDS) for _ in range(ROUNDS)]
+    best = max(results, key=lambda result: result.requests_per_second)
+    print(f"server floor (bare WSGI), concurrency {CONNECTIONS}: {best.requests_per_second:.0f} req/s, "
+          f"p99 {best.percentile_ms(0.99):.1f} ms")  # fmt: skip
+    return best
 
 
 def _measure(
@@ -124,7 +142,7 @@ def _shape(answer: bytes) -> str:
     return f"active={json.dumps(fields.get('active'))}, keys {', '.join(sorted(fields))}"
 
 
-def verdict(layout: str, hello: loadgen.Result, verify: loadgen.Result) -> str:
+def verdict(layout: str, hello: loadgen.Result, verify: loadgen.Result, floor: loadgen.Result) -> str:
     ratio = verify.requests_per_second / hello.requests_per_second if hello.requests_per_second else float("nan")
     p99 = verify.percentile_ms(0.99)
     ratio_met = "target met" if ratio >= TARGET_RATIO else "target missed"
@@ -132,5 +150,6 @@ def verdict(layout: str, hello: loadgen.Result, verify: loadgen.Result) -> str:
     return (
         f"grant verify ({layout}, {CONNECTIONS} connections): ratio verify/hello = {ratio:.3f} "
         f"(target ≥ {TARGET_RATIO}): {ratio_met}; p99 = {p99:.2f} ms (target < {TARGET_P99_MS:g} ms): {p99_met} "
-        f"[hello p99 on the same server: {hello.percentile_ms(0.99):.2f} ms]"
+        f"[hello p99 on the same server: {hello.percentile_ms(0.99):.2f} ms; the server's floor, a bare WSGI "
+        f"constant: {floor.percentile_ms(0.99):.2f} ms]"
     )
