@@ -20,6 +20,21 @@ SECRET_KEY = "test-secret-key-" + "x" * 32
 CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 
+def pytest_configure(config) -> None:
+    from tests import log_scan
+
+    config.gatehouse_log_scan = log_scan.install()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Catalogue #32 over the whole run: a secret value issued by the app must never reach a log line."""
+    scan = getattr(session.config, "gatehouse_log_scan", None)
+    leaks = scan.leaks() if scan else []
+    if leaks:
+        print("\nissued secret values found in the logs (catalogue #32):\n  " + "\n  ".join(leaks[:20]))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def need(condition: bool, reason: str) -> None:
     """Skip a test whose service is missing, except in CI where every test must run."""
     if condition:

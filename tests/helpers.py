@@ -1,9 +1,11 @@
-"""Small test helpers: reading cookies and rows back, counting SQL."""
+"""Small test helpers: reading cookies and rows back, counting SQL, local servers."""
 
 from contextlib import contextmanager
 from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
 
 from sqlalchemy import event, select
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from app.extensions import db
 from app.sessions.models import UserSession
@@ -51,3 +53,16 @@ def count_statements(app, prefix: str):
         yield counter
     finally:
         event.remove(engine, "before_cursor_execute", before)
+
+
+class PathOnlyRequestLog(WSGIRequestHandler):
+    """Request lines as gunicorn.conf.py has the real servers log them: the path, never the query string."""
+
+    def log_request(self, code="-", size="-") -> None:
+        path = urlsplit(self.path).path
+        self.log("info", '"%s %s %s" %s %s', self.command, path, self.request_version, code, size)
+
+
+def local_server(app) -> BaseWSGIServer:
+    """A threaded werkzeug server for app on a free loopback port (started by the caller)."""
+    return make_server("127.0.0.1", 0, app, threaded=True, request_handler=PathOnlyRequestLog)

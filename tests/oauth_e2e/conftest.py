@@ -19,13 +19,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer
 
 from app.clock import FrozenClock
 from app.extensions import db
 from app.oauth.clients import register_client
 from tests import factories
 from tests.conftest import csrf_token_from
+from tests.helpers import local_server
 
 TIMEOUT = 10  # seconds, for every HTTP call a test makes itself
 SCOPE = "openid profile email"
@@ -61,7 +62,7 @@ def live_server(make_app, clock) -> Iterator[LiveServer]:
     """An app built by make_app with ISSUER = its own base URL, served on a free loopback port."""
     clock.set(datetime.now(UTC).replace(microsecond=0))
     late = _LateApp()
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, late, threaded=True)
+    server: BaseWSGIServer = local_server(late)
     try:
         url = f"http://127.0.0.1:{server.server_port}"
         late.app = make_app(ISSUER=url)

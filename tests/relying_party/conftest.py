@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer
 
 from app.clock import FrozenClock
 from app.extensions import db
@@ -22,6 +22,7 @@ from app.relying_party import EXTENSION_KEY, Gatehouse
 from app.relying_party.demo import create_app as create_demo_app
 from tests import factories
 from tests.conftest import csrf_token_from
+from tests.helpers import local_server
 
 TIMEOUT = 10  # seconds, for every HTTP call a test makes itself
 DEMO_SECRET_KEY = "demo-test-secret-" + "y" * 32
@@ -52,7 +53,7 @@ class Served:
 def _serve(build) -> Iterator[Served]:
     """Serve build(port) on a free loopback port in a thread; stopped at teardown."""
     late = _LateApp()
-    server = make_server("127.0.0.1", 0, late, threaded=True)
+    server = local_server(late)
     url, late.app = build(server.server_port)
     thread = threading.Thread(target=server.serve_forever, name=f"live-{server.server_port}", daemon=True)
     thread.start()
