@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from app.audit import services as audit
 from app.audit.tags import EventTag
@@ -44,15 +44,7 @@ def grant_for(
     user_id: int, client: OAuthClient, session: UserSession, device_id: str | None, scope: str, now: datetime
 ):
     """Reuse the live grant of (user, client, this portal session, device id), or create one."""
-    grant = db.session.scalar(
-        select(OAuthGrant).where(
-            OAuthGrant.user_id == user_id,
-            OAuthGrant.client_id == client.id,
-            OAuthGrant.issuer_session_id == session.id,
-            OAuthGrant.device_id.is_(None) if device_id is None else OAuthGrant.device_id == device_id,
-            OAuthGrant.revoked_at.is_(None),
-        )
-    )
+    grant = OAuthGrant.live_for(client.id, session.id, device_id)  # the session is the user's
     if grant is None:
         grant = OAuthGrant(
             public_id=tokens.new_token(""),

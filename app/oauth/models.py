@@ -84,6 +84,20 @@ class OAuthGrant(db.Model):
     issuer_session: Mapped[UserSession | None] = relationship()
 
     @classmethod
+    def live_for(cls, client_id: int, session_id: int, device_id: str | None) -> "OAuthGrant | None":
+        """The live grant of (client, approving session, device). The session's row is locked first, so that two
+        first authorizations racing from one session and device cannot both find none and create two."""
+        _one_locked(select(UserSession.id).where(UserSession.id == session_id))
+        return db.session.scalar(
+            select(cls).where(
+                cls.client_id == client_id,
+                cls.issuer_session_id == session_id,
+                cls.device_id.is_(None) if device_id is None else cls.device_id == device_id,
+                cls.revoked_at.is_(None),
+            )
+        )
+
+    @classmethod
     def by_public_id(cls, public_id: str) -> "OAuthGrant | None":
         return db.session.scalar(select(cls).where(cls.public_id == public_id))
 

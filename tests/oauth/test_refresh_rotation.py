@@ -267,3 +267,29 @@ def test_concurrent_code_exchanges_on_one_grant_all_succeed(make_app, clock):
     for thread in pool:
         thread.join(timeout=30)
     assert statuses == [200] * len(codes)  # no deadlock (PostgreSQL) and no "database is locked" (SQLite)
+
+
+@pytest.mark.parametrize("threads", [8])
+def test_simultaneous_first_authorizations_from_one_device_share_one_grant(make_app, clock, threads):
+    """DESIGN §5: one grant per (user, client, approving session, device), even when the first authorizations race."""
+    flow = racing_flow(make_app(), clock)
+    cookie = flow.browser.get_cookie("gh_session").value
+    barrier, statuses = threading.Barrier(threads), []
+
+    def worker():
+        browser = flow.app.test_client()
+        browser.set_cookie("gh_session", cookie)
+        query = {"response_type": "code", "client_id": flow.rp.client_id, "redirect_uri": flow.rp.redirect_uri,
+                 "scope": "openid", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                 "code_challenge_method": "S256", "device_id": "racing-device"}  # fmt: skip
+        barrier.wait()
+        statuses.append(browser.get("/oauth/authorize", query_string=query).status_code)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=30)
+    assert statuses == [302] * threads
+    live = "SELECT count(*) FROM oauth_grants WHERE revoked_at IS NULL AND device_id = 'racing-device'"
+    assert fresh_connection_rows(flow.app, live) == [(1,)]
