@@ -1,4 +1,5 @@
-"""Rate-limit keys: per client IP (after ProxyFix) and per account e-mail."""
+"""Rate limits: their keys (client IP after ProxyFix, account e-mail, client id) and the one-hit limit of the
+hottest endpoints, in shared storage or in this process's windows."""
 
 import functools
 import hashlib
