@@ -8,7 +8,7 @@ from flask.cli import AppGroup
 
 from app.accounts import services
 from app.accounts.errors import AccountError
-from app.accounts.models import ROLES, Account
+from app.accounts.models import ROLES, Account, User
 from app.clock import now
 from app.extensions import db
 
@@ -55,6 +55,58 @@ def create_user(account_name: str, email: str, name: str, role: str, password_st
         _fail(str(exc))
     db.session.commit()
     _emit({"user": {"id": user.id, "email": user.email, "name": user.name, "role": user.role, "account": account.name}})
+
+
+def _user(email: str) -> User:
+    user = User.by_email(email)
+    if user is None:
+        _fail(f"no user with e-mail {email}")
+    return user
+
+
+def _shown(user: User) -> dict:
+    disabled = user.disabled_at.isoformat() if user.disabled_at else None
+    return {"id": user.id, "email": user.email, "account": user.account.name, "disabled_at": disabled}
+
+
+@users_cli.command("disable")
+@click.option("--email", required=True)
+def disable_user(email: str) -> None:
+    """No more sign-ins; every session ends now, with its apps' grants (client apps are told)."""
+    user = _user(email)
+    try:
+        ended = services.disable_user(user, now())
+    except AccountError as exc:
+        _fail(str(exc))
+    db.session.commit()
+    _emit({"user": _shown(user), "sessions_ended": ended})
+
+
+@users_cli.command("enable")
+@click.option("--email", required=True)
+def enable_user(email: str) -> None:
+    """Sign-ins work again (ended sessions stay ended)."""
+    user = _user(email)
+    services.enable_user(user)
+    db.session.commit()
+    _emit({"user": _shown(user)})
+
+
+@users_cli.command("delete")
+@click.option("--email", required=True)
+@click.option("--yes", is_flag=True, help="Confirm: the user, their sessions and grants are deleted for good.")
+def delete_user(email: str, yes: bool) -> None:
+    """Delete the user: sessions end and client apps are told first; audit events stay, without the user."""
+    if not yes:
+        _fail("pass --yes to delete the user for good")
+    user = _user(email)
+    shown = _shown(user)
+    try:
+        ended = services.delete_user(user, now())
+    except AccountError as exc:
+        _fail(str(exc))
+    db.session.commit()
+    _emit({"deleted": shown, "sessions_ended": ended})
 
 
 def init_cli(app) -> None:

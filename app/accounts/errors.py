@@ -9,5 +9,9 @@ class InvalidCredentials(Exception):
         self.user_id = user_id
 
 
+class AccountDisabled(InvalidCredentials):
+    """The right password of a disabled user. Said as such: only the password's holder can learn it."""
+
+
 class AccountError(ValueError):
     """Bad input for creating an account or user (the CLI prints it on one line)."""

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, select
+from sqlalchemy import CheckConstraint, ForeignKey, String, delete, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -49,6 +49,7 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # set: no sign-in, every session ended
 
     account: Mapped[Account] = relationship(back_populates="users")
 
@@ -59,6 +60,22 @@ class User(db.Model):
     @classmethod
     def by_email(cls, email: str) -> "User | None":
         return db.session.scalar(select(cls).where(cls.email == normalize_email(email)))
+
+    def other_active_owners(self) -> int:
+        """Owners of this user's account, other than this user, who can still sign in."""
+        others = select(func.count(User.id)).where(
+            User.account_id == self.account_id,
+            User.id != self.id,
+            User.role == ROLE_OWNER,
+            User.disabled_at.is_(None),
+        )
+        return db.session.scalar(others)
+
+    def delete(self) -> None:
+        """In one statement, so that the database's cascades (sessions, grants, refresh tokens) and SET NULLs
+        (audit events) apply as declared."""
+        db.session.execute(delete(User).where(User.id == self.id))
+        db.session.expunge(self)
 
 
 def normalize_email(email: str) -> str:

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
-from app.accounts.errors import AccountError, InvalidCredentials
+from app.accounts.errors import AccountDisabled, AccountError, InvalidCredentials
 from app.accounts.models import ROLES, Account, User, normalize_email
 from app.audit import services as audit
 from app.audit.tags import EventTag
@@ -82,6 +82,8 @@ def authenticate(email: str, password: str) -> User:
         raise InvalidCredentials()
     if not passwords.verify_password(user.password_hash, password):
         raise InvalidCredentials(user.id)
+    if user.disabled_at is not None:
+        raise AccountDisabled(user.id)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     return user
@@ -95,7 +97,10 @@ def sign_in(email: str, password: str, meta: RequestMeta, now: datetime, replace
     try:
         user = authenticate(email, password)
     except InvalidCredentials as failure:
-        audit.record(EventTag.SIGN_IN_FAILURE, user_id=failure.user_id, ip=meta.ip, device_id=meta.device_id)
+        disabled = {"step": "disabled"} if isinstance(failure, AccountDisabled) else {}
+        audit.record(
+            EventTag.SIGN_IN_FAILURE, user_id=failure.user_id, ip=meta.ip, device_id=meta.device_id, **disabled
+        )
         raise
     if replaces is not None:
         sessions.end_session(replaces, sessions.REASON_REPLACED, now, tag=EventTag.SIGN_OUT, ip=meta.ip)
@@ -141,3 +146,29 @@ def change_password(user: User, current: str, new: str, keep_session_id: int, no
     )
     audit.record(EventTag.PASSWORD_CHANGE, user_id=user.id, session_id=keep_session_id, ip=ip, signed_out=len(ended))
     return len(ended)
+
+
+def disable_user(user: User, now: datetime) -> int:
+    """Catalogue #31: no more sign-ins, and every session ends in this transaction, taking its apps' grants and
+    refresh tokens (back-channel logouts queued). The account's last owner who can sign in stays. Returns the
+    number of sessions ended."""
+    if user.is_owner and user.other_active_owners() == 0:
+        raise AccountError(f"{user.email} is the last owner of {user.account.name} who can sign in")
+    user.disabled_at = user.disabled_at or now
+    ended = sessions.end_sessions(UserSession.user_id == user.id, reason=sessions.REASON_USER_DISABLED, now=now)
+    audit.record(EventTag.USER_DISABLE, user_id=user.id, account_id=user.account_id, count=len(ended))
+    return len(ended)
+
+
+def enable_user(user: User) -> None:
+    user.disabled_at = None
+    audit.record(EventTag.USER_ENABLE, user_id=user.id, account_id=user.account_id)
+
+
+def delete_user(user: User, now: datetime) -> int:
+    """Disabled first (so that client apps hear of it and cached answers say "revoked"), then the row goes, and the
+    database's cascades take the sessions, grants and refresh tokens; audit events stay, without the user."""
+    ended = disable_user(user, now)
+    audit.record(EventTag.USER_DELETE, account_id=user.account_id, count=ended)
+    user.delete()
+    return ended

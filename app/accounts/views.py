@@ -3,7 +3,7 @@
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 
 from app.accounts import services
-from app.accounts.errors import AccountError, InvalidCredentials
+from app.accounts.errors import AccountDisabled, AccountError, InvalidCredentials
 from app.accounts.forms import LoginForm, PasswordChangeForm, ReauthenticateForm
 from app.clock import now
 from app.extensions import db, limiter
@@ -22,6 +22,7 @@ from app.web.auth import (
 bp = Blueprint("accounts", __name__)
 
 GENERIC_FAILURE = "Invalid email or password."
+DISABLED_FAILURE = "This sign-in has been disabled. Ask an owner of your account."
 WRONG_PASSWORD = "That is not your current password."
 
 
@@ -43,9 +44,9 @@ def login():
         try:
             previous = g.current_session.id if g.current_session else None
             signed_in = services.sign_in(form.email.data, form.password.data, meta, now(), replaces=previous)
-        except InvalidCredentials:
+        except InvalidCredentials as failure:
             db.session.commit()  # the failure is audited even though nobody signs in
-            form.password.errors.append(GENERIC_FAILURE)
+            form.password.errors.append(DISABLED_FAILURE if isinstance(failure, AccountDisabled) else GENERIC_FAILURE)
         else:
             db.session.commit()
             response = redirect(safe_next(form.next.data, url_for("accounts.home")), 303)

@@ -22,3 +22,6 @@ class EventTag(StrEnum):
     KEYS_ROTATE = "admin:signing_key:rotate"
     ACCOUNT_CREATE = "admin:account:create"
     USER_CREATE = "admin:user:create"
+    USER_DISABLE = "admin:user:disable"
+    USER_ENABLE = "admin:user:enable"
+    USER_DELETE = "admin:user:delete"

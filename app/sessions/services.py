@@ -41,6 +41,7 @@ REASON_SIGN_OUT = "sign_out"
 REASON_REPLACED = "replaced_by_sign_in"
 REASON_IDLE = "idle_timeout"
 REASON_ABSOLUTE = "absolute_timeout"
+REASON_USER_DISABLED = "user_disabled"
 
 
 class SessionEnded(Exception):
