@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import signal
 
 import pytest
 
@@ -201,3 +202,29 @@ def test_the_client_api_is_cookie_free(app, flow):
     assert response.status_code == 200 and response.json["active"] is True
     assert "Set-Cookie" not in response.headers
     assert "cookie" not in response.headers.get("Vary", "").lower()
+
+
+def test_a_revocation_made_while_redis_hangs_is_seen_by_the_next_grant_check(make_app, private_redis, owner, rp):
+    """Catalogue #59: the "active" answer cached in Redis is never served after a revocation it did not hear of."""
+    app = make_app(REDIS_URL=private_redis.url, REDIS_RETRY_AFTER_SECONDS=0)
+    flow = Flow(app, rp).sign_in()
+    grant = flow.tokens()["grant_token"]
+    assert verify(app, rp, grant).json["active"] is True  # now cached in Redis
+    private_redis.signal(signal.SIGSTOP)
+    Auth(flow.browser).logout()  # the tombstone cannot reach Redis
+    private_redis.signal(signal.SIGCONT)
+    assert verify(app, rp, grant).json == {"active": False, "reason": "revoked"}
+
+
+def test_grant_checks_answer_from_the_database_and_stay_limited_when_redis_dies(make_app, private_redis, owner, rp):
+    app = make_app(REDIS_URL=private_redis.url, REDIS_RETRY_AFTER_SECONDS=0, INTERNAL_RATE_LIMIT="4 per minute")
+    flow = Flow(app, rp).sign_in()
+    grant = flow.tokens()["grant_token"]
+    warm = verify(app, rp, grant)
+    private_redis.kill()
+    statuses = [verify(app, rp, grant) for _ in range(5)]
+    assert [answer.json for answer in statuses[:4]] == [warm.json] * 4  # the same answer, from the database
+    assert statuses[4].status_code == 429  # this process's windows count when Redis cannot: never unlimited
+    private_redis.start()
+    Auth(flow.browser).logout()
+    assert verify(app, rp, grant).json == {"active": False, "reason": "revoked"}

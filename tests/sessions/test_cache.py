@@ -1,14 +1,9 @@
 """The registry cache: in-process and Redis, shared across instances, and never trusted when Redis fails."""
 
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import time
 
 import pytest
-import redis
 
 from app.cache import InProcessCache, RedisCache
 from tests.conftest import Auth, need, random_suffix
@@ -69,52 +64,6 @@ def test_rate_limit_is_shared_through_redis(make_app, redis_url):
         client.environ_base["REMOTE_ADDR"] = address
     assert failed_logins(clients[0], email, 5) == [400] * 5
     assert failed_logins(clients[1], email, 1) == [429]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class PrivateRedis:
-    """A redis-server of our own on a spare port, so killing it never touches the shared one."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process = None
-
-    def start(self):
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        for _ in range(100):
-            try:
-                client.ping()
-                return self
-            except redis.ConnectionError:
-                time.sleep(0.05)  # waiting for a process to start, not standing in for time
-        raise RuntimeError("private redis-server did not start")
-
-    def kill(self):
-        self.process.kill()
-        self.process.wait(timeout=5)
-
-    def signal(self, sig):
-        self.process.send_signal(sig)
-
-
-@pytest.fixture
-def private_redis():
-    need(shutil.which("redis-server") is not None, "redis-server is not installed: Redis fault tests skipped")
-    server = PrivateRedis().start()
-    yield server
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGCONT)
-        server.kill()
 
 
 def test_requests_authenticate_through_the_database_when_redis_dies(make_app, private_redis, owner):
