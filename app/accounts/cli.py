@@ -25,14 +25,20 @@ def _fail(message: str) -> None:
     raise click.ClickException(message)
 
 
-@accounts_cli.command("create")
-@click.option("--name", required=True, help="The account (organization) name.")
-def create_account(name: str) -> None:
+def _committed(action, *args):
+    """Run one service call and commit it; its AccountError is the command's one-line error."""
     try:
-        account = services.create_account(name, now())
+        result = action(*args)
     except AccountError as exc:
         _fail(str(exc))
     db.session.commit()
+    return result
+
+
+@accounts_cli.command("create")
+@click.option("--name", required=True, help="The account (organization) name.")
+def create_account(name: str) -> None:
+    account = _committed(services.create_account, name, now())
     _emit({"account": {"id": account.id, "name": account.name}})
 
 
@@ -49,11 +55,7 @@ def create_user(account_name: str, email: str, name: str, role: str, password_st
     if account is None:
         _fail(f"no account named {account_name!r}")
     password = sys.stdin.readline().rstrip("\r\n")
-    try:
-        user = services.create_user(account, email, name, role, password, now())
-    except AccountError as exc:
-        _fail(str(exc))
-    db.session.commit()
+    user = _committed(services.create_user, account, email, name, role, password, now())
     _emit({"user": {"id": user.id, "email": user.email, "name": user.name, "role": user.role, "account": account.name}})
 
 
@@ -74,11 +76,7 @@ def _shown(user: User) -> dict:
 def disable_user(email: str) -> None:
     """No more sign-ins; every session ends now, with its apps' grants (client apps are told)."""
     user = _user(email)
-    try:
-        ended = services.disable_user(user, now())
-    except AccountError as exc:
-        _fail(str(exc))
-    db.session.commit()
+    ended = _committed(services.disable_user, user, now())
     _emit({"user": _shown(user), "sessions_ended": ended})
 
 
@@ -87,8 +85,7 @@ def disable_user(email: str) -> None:
 def enable_user(email: str) -> None:
     """Sign-ins work again (ended sessions stay ended)."""
     user = _user(email)
-    services.enable_user(user)
-    db.session.commit()
+    _committed(services.enable_user, user)
     _emit({"user": _shown(user)})
 
 
@@ -101,11 +98,7 @@ def delete_user(email: str, yes: bool) -> None:
         _fail("pass --yes to delete the user for good")
     user = _user(email)
     shown = _shown(user)
-    try:
-        ended = services.delete_user(user, now())
-    except AccountError as exc:
-        _fail(str(exc))
-    db.session.commit()
+    ended = _committed(services.delete_user, user, now())
     _emit({"deleted": shown, "sessions_ended": ended})
 
 
