@@ -3,7 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
-DEV_ENV := GATEHOUSE_ENV=development
+# The portal's issuer follows PORT and the demo client app is registered for DEMO_PORT (app/config.py, app/demo.py).
+DEV_ENV = GATEHOUSE_ENV=development PORT=$(PORT) DEMO_PORT=$(DEMO_PORT)
 HOST ?= 127.0.0.1
 PORT ?= 5000
 DEMO_PORT ?= 5001
@@ -27,14 +28,14 @@ instance/secret_key: | $(BIN)/python
 	mkdir -p instance
 	umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(48))" > $@
 
-# The portal, the back-channel logout worker and the demo client app (http://localhost:5001, another site);
-# Ctrl-C stops all three.
+# The portal (http://127.0.0.1:$(PORT)), the back-channel logout worker and the demo client app
+# (http://localhost:$(DEMO_PORT), another site); Ctrl-C stops all three.
 run: $(VENV)/.installed instance/secret_key
 	$(DEV_ENV) $(FLASK) db upgrade
 	$(DEV_ENV) $(FLASK) demo
 	trap 'kill 0' EXIT INT TERM; \
 	$(DEV_ENV) $(FLASK) worker & \
-	$(BIN)/gunicorn --no-control-socket --workers 1 --threads 8 --bind 127.0.0.1:$(DEMO_PORT) --access-logfile - app.relying_party.demo:app & \
+	PORT=$(PORT) DEMO_PORT=$(DEMO_PORT) $(BIN)/gunicorn --no-control-socket --workers 1 --threads 8 --bind 127.0.0.1:$(DEMO_PORT) --access-logfile - app.relying_party.demo:app & \
 	$(DEV_ENV) $(BIN)/gunicorn --no-control-socket --workers 1 --threads 8 --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 test: $(VENV)/.dev-installed

@@ -5,6 +5,10 @@ from pathlib import Path
 
 MIN_SECRET_KEY_LENGTH = 32
 SECRET_KEY_FILE_NAME = "secret_key"
+DEFAULT_PORT = 5000
+# The URL hosting platforms hand out (postgres://, postgresql://) names no driver; psycopg 3 is the one installed.
+POSTGRES_SCHEMES = ("postgres://", "postgresql://")
+POSTGRES_DRIVER_SCHEME = "postgresql+psycopg://"
 
 
 class ConfigError(RuntimeError):
@@ -47,7 +51,8 @@ def from_environment(instance_path: str) -> dict:
         "SESSION_ABSOLUTE_MINUTES_MAX": _env_int("SESSION_ABSOLUTE_MINUTES_MAX", 43200),
         "SESSION_CACHE_TTL_SECONDS": _env_int("SESSION_CACHE_TTL_SECONDS", 60),
         "FRESH_AUTH_MINUTES": _env_int("FRESH_AUTH_MINUTES", 10),
-        "ISSUER": os.environ.get("ISSUER", "http://127.0.0.1:5000").rstrip("/"),
+        "ISSUER": os.environ.get("ISSUER") or None,
+        "PORT": _env_int("PORT", DEFAULT_PORT),
         "ACCESS_TOKEN_TTL_SECONDS": _env_int("ACCESS_TOKEN_TTL_SECONDS", 600),
         "ID_TOKEN_TTL_SECONDS": _env_int("ID_TOKEN_TTL_SECONDS", 600),
         "AUTH_CODE_TTL_SECONDS": _env_int("AUTH_CODE_TTL_SECONDS", 60),
@@ -95,6 +100,7 @@ def finalize(config: dict) -> None:
         raise ConfigError("REFRESH_GRACE_SECONDS must lie between 0 and 60.")
     development = config["GATEHOUSE_ENV"] == "development"
     config["DEVELOPMENT"] = development
+    config["ISSUER"] = _issuer(config, development)
     secure = not development
     config["SECURE_COOKIES"] = secure
     # ASVS 5.0 3.3.1: the __Host- prefix needs Secure, so plain names over http in development.
@@ -104,6 +110,7 @@ def finalize(config: dict) -> None:
     config["SESSION_COOKIE_SECURE"] = secure
     config["SESSION_COOKIE_HTTPONLY"] = True
     config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    config["DATABASE_URL"] = database_uri(config["DATABASE_URL"])
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
     config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(config["DATABASE_URL"])
     config["RATELIMIT_STORAGE_URI"] = config["REDIS_URL"] or "memory://"
@@ -112,6 +119,27 @@ def finalize(config: dict) -> None:
     config["RATELIMIT_HEADERS_ENABLED"] = True
     config["RATELIMIT_KEY_PREFIX"] = config.get("RATELIMIT_KEY_PREFIX", "gh-rl")
     config["WTF_CSRF_TIME_LIMIT"] = 3600
+
+
+def _issuer(config: dict, development: bool) -> str:
+    """The public base URL tokens and discovery name; guessing it in production would advertise a wrong one."""
+    issuer = config.get("ISSUER")
+    if issuer:
+        return issuer.rstrip("/")
+    if development:
+        return f"http://127.0.0.1:{config.get('PORT', DEFAULT_PORT)}"
+    raise ConfigError(
+        "ISSUER is not set. Set it to the portal's public base URL exactly as clients reach it "
+        "(for example https://login.example.com); GATEHOUSE_ENV=development defaults it to http://127.0.0.1:$PORT."
+    )
+
+
+def database_uri(url: str) -> str:
+    """postgres://… and postgresql://… (what hosting platforms give) run on psycopg 3; other URLs are kept."""
+    for scheme in POSTGRES_SCHEMES:
+        if url.startswith(scheme):
+            return POSTGRES_DRIVER_SCHEME + url[len(scheme) :]
+    return url
 
 
 def _engine_options(url: str) -> dict:

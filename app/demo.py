@@ -1,6 +1,7 @@
 """`flask demo`: the account, people and client app that `make run` starts with."""
 
 import json
+import os
 import secrets
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from app.accounts.models import ROLE_MEMBER, ROLE_OWNER, Account
 from app.clock import now
 from app.extensions import db
 from app.oauth.clients import register_client
+from app.oauth.models import OAuthClient
 
 DEMO_ACCOUNT = "Demo"
 CREDENTIALS_FILE = "demo-credentials.json"
@@ -20,32 +22,53 @@ DEMO_USERS = (
     ("ada@demo.test", "Ada Lovelace", ROLE_OWNER),
     ("grace@demo.test", "Grace Hopper", ROLE_MEMBER),
 )
-# The demo client app runs on another site (localhost, not 127.0.0.1), so no cookie is shared.
-DEMO_APP_URL = "http://localhost:5001"
+DEFAULT_DEMO_PORT = 5001
+
+
+def demo_app_url() -> str:
+    """DEMO_URL, else the demo client app on DEMO_PORT; on another site (localhost, not 127.0.0.1), so no
+    cookie is shared with the portal."""
+    return os.environ.get("DEMO_URL") or f"http://localhost:{os.environ.get('DEMO_PORT') or DEFAULT_DEMO_PORT}"
+
+
+def _client_addresses(base: str) -> dict:
+    return {
+        "redirect_uris": [f"{base}/auth/callback"],
+        "backchannel_logout_uri": f"{base}/auth/backchannel-logout",
+        "post_logout_redirect_uris": [f"{base}/"],
+    }
 
 
 def _demo_client() -> dict:
-    registered = register_client(
-        "Demo App",
-        [f"{DEMO_APP_URL}/auth/callback"],
-        now(),
-        first_party=True,
-        backchannel_logout_uri=f"{DEMO_APP_URL}/auth/backchannel-logout",
-        post_logout_redirect_uris=[f"{DEMO_APP_URL}/"],
-    )
+    registered = register_client("Demo App", now=now(), first_party=True, **_client_addresses(demo_app_url()))
     return {"name": "Demo App", "client_id": registered.client.client_id, "client_secret": registered.secret,
             "redirect_uris": registered.client.redirect_uris}  # fmt: skip
 
 
 def _add_missing_client(path: Path) -> None:
-    """A demo loaded before the demo client app existed gets its client once (the secret is only in the file)."""
+    """A demo loaded before the demo client app existed gets its client once (the secret is only in the file);
+    one loaded for another DEMO_PORT is moved to this one."""
     saved = json.loads(path.read_text()) if path.exists() else {}
-    if "client" in saved:
+    if "client" not in saved:
+        saved["client"] = _demo_client()
+        db.session.commit()
+        _save(path, saved)
+        click.echo(json.dumps({"demo": "client added", "client": saved["client"]}, indent=2))
         return
-    saved["client"] = _demo_client()
+    _move_client(path, saved)
+
+
+def _move_client(path: Path, saved: dict) -> None:
+    addresses = _client_addresses(demo_app_url())
+    client = OAuthClient.by_client_id(saved["client"]["client_id"])
+    if client is None or client.redirect_uris == addresses["redirect_uris"]:
+        return
+    for name, value in addresses.items():
+        setattr(client, name, value)
     db.session.commit()
+    saved["client"]["redirect_uris"] = addresses["redirect_uris"]
     _save(path, saved)
-    click.echo(json.dumps({"demo": "client added", "client": saved["client"]}, indent=2))
+    click.echo(json.dumps({"demo": "client moved", "redirect_uris": addresses["redirect_uris"]}, indent=2))
 
 
 def _save(path: Path, saved: dict) -> None:

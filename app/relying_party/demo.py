@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 INSTANCE = ROOT / "instance"
 CREDENTIALS_FILE = "demo-credentials.json"
 SECRET_KEY_FILE = "demo_secret_key"
-DEFAULTS = {"GATEHOUSE_ISSUER": "http://127.0.0.1:5000", "DEMO_URL": "http://localhost:5001"}
+# The portal on PORT and this app on DEMO_PORT, as `make run` starts them.
+DEFAULT_PORT, DEFAULT_DEMO_PORT = "5000", "5001"
 # form-action covers the redirect after a form post too: sign-out continues at the portal.
 CSP = (
     "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
@@ -35,7 +36,11 @@ class DemoConfigError(RuntimeError):
 
 def _settings(config: dict) -> dict:
     names = ("GATEHOUSE_ISSUER", "DEMO_URL", "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "DEMO_SECRET_KEY", "REDIS_URL")
-    settings = {name: os.environ.get(name) or DEFAULTS.get(name) for name in names}
+    defaults = {
+        "GATEHOUSE_ISSUER": f"http://127.0.0.1:{os.environ.get('PORT') or DEFAULT_PORT}",
+        "DEMO_URL": f"http://localhost:{os.environ.get('DEMO_PORT') or DEFAULT_DEMO_PORT}",
+    }
+    settings = {name: os.environ.get(name) or defaults.get(name) for name in names}
     settings |= {name: value for name, value in config.items() if value is not None}
     instance = Path(settings.get("INSTANCE_PATH") or INSTANCE)
     if not (settings["DEMO_CLIENT_ID"] and settings["DEMO_CLIENT_SECRET"]):
