@@ -11,7 +11,7 @@ from app import config as settings
 from app.cache import CACHE_EXTENSION_KEY, build_cache, install_commit_hooks
 from app.clock import CLOCK_EXTENSION_KEY, SystemClock
 from app.extensions import csrf, db, limiter, migrate
-from app.security.passwords import HASHER_EXTENSION_KEY, build_hasher
+from app.security.passwords import install_hasher
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -56,7 +56,7 @@ def setup_extensions(app: Flask) -> None:
     install_commit_hooks(FlaskSQLAlchemySession)
     app.extensions[CLOCK_EXTENSION_KEY] = app.config.get("CLOCK") or SystemClock()
     app.extensions[CACHE_EXTENSION_KEY] = app.config.get("CACHE") or build_cache(app.config)
-    app.extensions[HASHER_EXTENSION_KEY] = build_hasher(app.config)
+    install_hasher(app)
     app.extensions[STORE_EXTENSION_KEY] = SignedCookieStore(
         app.config["SECRET_KEY"], app.config["SECRET_KEY_FALLBACKS"]
     )

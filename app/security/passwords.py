@@ -5,6 +5,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from flask import current_app
 
 HASHER_EXTENSION_KEY = "gatehouse.password_hasher"
+DUMMY_HASH_EXTENSION_KEY = "gatehouse.dummy_password_hash"
 # Longer inputs only cost CPU; nobody types a 1 kB password.
 MAX_PASSWORD_LENGTH = 1024
 MIN_PASSWORD_LENGTH = 10
@@ -15,6 +16,14 @@ def build_hasher(config: dict) -> PasswordHasher:
     if config.get("ARGON2_FAST"):
         return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     return PasswordHasher()
+
+
+def install_hasher(app) -> None:
+    """The app's hasher, and the hash unknown e-mails are checked against, made once here: made on first use (or on
+    every use), it would cost an unknown e-mail's sign-in one hash more than a known one's."""
+    hasher = build_hasher(app.config)
+    app.extensions[HASHER_EXTENSION_KEY] = hasher
+    app.extensions[DUMMY_HASH_EXTENSION_KEY] = hasher.hash("not-a-real-password")
 
 
 def _hasher() -> PasswordHasher:
@@ -37,7 +46,5 @@ def needs_rehash(password_hash: str) -> bool:
 
 
 def burn_verification(password: str) -> None:
-    """Spend the same work as a real check, so unknown e-mails are not told apart by timing."""
-    hasher = _hasher()
-    dummy = current_app.extensions.setdefault("gatehouse.dummy_hash", hasher.hash("not-a-real-password"))
-    verify_password(dummy, password)
+    """Spend the same work as a real check (one verify, no hash), so unknown e-mails are not told apart by timing."""
+    verify_password(current_app.extensions[DUMMY_HASH_EXTENSION_KEY], password)
