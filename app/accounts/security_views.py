@@ -64,13 +64,21 @@ def save_policy():
     return render_template("security/index.html", **_context(form)), status
 
 
-@bp.route("/account/security/revoke/<scope>", methods=["GET", "POST"])
+# The confirmation page (GET, and so HEAD) only reads; POST alone acts (DESIGN §8).
+@bp.get("/account/security/revoke/<scope>")
+@owner_required
+def confirm_revoke(scope: str):
+    """The confirmation page used without JavaScript."""
+    if scope not in revocation.SCOPES:
+        abort(404)
+    return render_template("security/confirm_revoke.html", scope=scope)
+
+
+@bp.post("/account/security/revoke/<scope>")
 @owner_required
 def revoke(scope: str):
     if scope not in revocation.SCOPES:
         abort(404)
-    if request.method == "GET":  # the confirmation page used without JavaScript
-        return render_template("security/confirm_revoke.html", scope=scope)
     count = _revoke(scope)
     db.session.commit()
     if scope == revocation.SCOPE_ALL:
