@@ -68,6 +68,17 @@ def logout_token(delivery: LogoutDelivery, now: datetime) -> str:
     return keys.sign(claims, LOGOUT_TOKEN_TYP, now)
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A 3xx is answered as an HTTPError: the token goes only to the registered URI (never to wherever a
+    receiver points), and the delivery counts as failed and is retried."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_RefuseRedirects)
+
+
 def _post(uri: str, token: str) -> int:
     body = urllib.parse.urlencode({"logout_token": token}).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -75,7 +86,7 @@ def _post(uri: str, token: str) -> int:
     request = urllib.request.Request(uri, data=body, method="POST", headers=headers)  # noqa: S310
     try:
         timeout = current_app.config.get("BACKCHANNEL_TIMEOUT_SECONDS", DELIVERY_TIMEOUT_SECONDS)
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with _OPENER.open(request, timeout=timeout) as response:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
