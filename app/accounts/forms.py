@@ -1,29 +1,28 @@
 """Forms of the sign-in boundary and the account pages."""
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from app.security.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from app.sessions.policy import PRESET_CUSTOM, PRESET_STANDARD, PRESET_STRICT
-from app.web.forms import no_null_bytes
+from app.web.forms import PageForm, no_null_bytes
 
 PASSWORD_FIELD = [DataRequired(), Length(max=MAX_PASSWORD_LENGTH), no_null_bytes]
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PageForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254), no_null_bytes])
     password = PasswordField("Password", validators=PASSWORD_FIELD)
     next = HiddenField(validators=[Length(max=2048)])
 
 
-class ReauthenticateForm(FlaskForm):
+class ReauthenticateForm(PageForm):
     password = PasswordField("Password", validators=PASSWORD_FIELD)
     next = HiddenField(validators=[Length(max=2048)])
 
 
-class PasswordChangeForm(FlaskForm):
+class PasswordChangeForm(PageForm):
     current_password = PasswordField("Current password", validators=PASSWORD_FIELD)
     new_password = PasswordField(
         "New password",
@@ -44,7 +43,7 @@ def _whole_minutes(_form, field) -> None:
         raise ValidationError("Enter a whole number of minutes.")
 
 
-class PolicyForm(FlaskForm):
+class PolicyForm(PageForm):
     """Strict / Standard / Custom; Custom's minutes are kept as typed so errors can show them again."""
 
     preset = RadioField(

@@ -1,6 +1,20 @@
-"""Validators every form shares."""
+"""What every page form shares: posted form fields only, and the validators."""
 
+from flask import request
+from flask_wtf import FlaskForm
 from wtforms.validators import ValidationError
+
+
+class PageForm(FlaskForm):
+    """A form posted by a page. Flask-WTF would also read a JSON body into the form, and fail with a 500 on one that
+    is not a flat object or is nested past the parser's recursion limit; pages post forms, the JSON API has its own
+    views."""
+
+    class Meta:
+        def wrap_formdata(self, form, formdata):
+            if request.is_json:
+                formdata = request.form  # empty: the fields keep their defaults and the CSRF check refuses the post
+            return super().wrap_formdata(form, formdata)
 
 
 def no_null_bytes(_form, field) -> None:
