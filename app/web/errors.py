@@ -14,6 +14,7 @@ from app.web.auth import wants_json
 log = logging.getLogger("gatehouse.errors")
 
 RETRY_AFTER_UNAVAILABLE_SECONDS = 5
+SERVER_FAULT = 500
 # Title and sentence per status; the OAuth-style error code JSON clients receive.
 MESSAGES = {
     400: ("Bad request", "The request could not be understood. Go back and try again.", "invalid_request"),
@@ -39,7 +40,15 @@ def error_response(status: int, description: str | None = None, headers: dict | 
     if wants_json():
         response = jsonify(error=code, error_description=description or sentence)
     else:
-        response = render_template("errors/error.html", status=status, title=title, message=description or sentence)
+        # A server fault may be the database itself: its page never asks the database again (the signed-in
+        # chrome needs the user's role), or the error page would fail in turn and the server answer a bare 500.
+        response = render_template(
+            "errors/error.html",
+            status=status,
+            title=title,
+            message=description or sentence,
+            portal_chrome=status < SERVER_FAULT,
+        )
     return response, status, headers or {}
 
 

@@ -1,12 +1,14 @@
 """Cookie attributes, security headers, and error answers in the site's style or as JSON (DESIGN §7, §8)."""
 
+import base64
 from datetime import timedelta
 
 import pytest
 
 from app import create_app
 from app.config import ConfigError
-from tests.conftest import Auth, base_config
+from tests import factories
+from tests.conftest import Auth, base_config, csrf_token_from, random_suffix
 from tests.helpers import set_cookies
 
 HTTPS = {"base_url": "https://gatehouse.test"}
@@ -14,7 +16,7 @@ HTTPS = {"base_url": "https://gatehouse.test"}
 
 @pytest.fixture
 def production_app(make_app):
-    return make_app(GATEHOUSE_ENV="production")
+    return make_app(GATEHOUSE_ENV="production", ISSUER="https://gatehouse.test")
 
 
 def https_login(app):
@@ -136,6 +138,69 @@ def test_database_down_is_a_503_and_never_authenticates(app, client, auth, owner
     status = other.get("/session/status")
     assert status.status_code == 503 and status.json["error"] == "temporarily_unavailable"
     assert down.test_client().get("/login").status_code == 200  # pages that need no database still answer
+
+
+DATABASE_DOWN_URL = "postgresql+psycopg://postgres@127.0.0.1:1/none"  # nothing listens on port 1: connection refused
+CLOSED_REDIS_URL = "redis://127.0.0.1:1/0"
+HTMX = {"HX-Request": "true"}
+JSON = {"Accept": "application/json"}
+
+
+def _cookie_of_a_session_cached_in(redis, make_app, clock) -> str:
+    """Sign in on a healthy app sharing the Redis cache, and load one page so the registry entry is cached."""
+    healthy = make_app(REDIS_URL=redis, CACHE_KEY_PREFIX="gh-down:")
+    with healthy.app_context():
+        factories.account_with_users()
+    client = healthy.test_client()
+    Auth(client).login()
+    assert client.get("/").status_code == 200
+    return client.get_cookie("gh_session").value
+
+
+def _assert_unavailable(response, *, as_json: bool):
+    assert response.status_code == 503, response.text[:300]
+    assert response.headers["Retry-After"] == "5"
+    if as_json:
+        assert response.json["error"] == "temporarily_unavailable"
+    else:
+        assert "Temporarily unavailable" in response.text and "Traceback" not in response.text
+
+
+@pytest.mark.parametrize("redis_state", ["cached session", "redis down"])
+@pytest.mark.parametrize(
+    ("path", "headers", "as_json"),
+    [("/", {}, False), ("/account/devices", HTMX, False), ("/api/accounts/me/security", JSON, True)],
+)
+def test_database_down_with_a_session_is_a_503_in_every_fault_combination(
+    make_app, clock, redis_url, redis_state, path, headers, as_json
+):
+    cookie = _cookie_of_a_session_cached_in(redis_url, make_app, clock)
+    redis = redis_url if redis_state == "cached session" else CLOSED_REDIS_URL
+    down = create_app(base_config(DATABASE_DOWN_URL, CLOCK=clock, REDIS_URL=redis, CACHE_KEY_PREFIX="gh-down:"))
+    client = down.test_client()
+    client.set_cookie("gh_session", cookie)
+    _assert_unavailable(client.get(path, headers=headers), as_json=as_json)
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX])
+def test_database_down_without_a_session_is_a_503_page(clock, redis_url, headers):
+    # Limit windows of our own: the shared Redis holds every other test's sign-in attempts from this address.
+    down = create_app(
+        base_config(DATABASE_DOWN_URL, CLOCK=clock, REDIS_URL=redis_url, RATELIMIT_KEY_PREFIX=f"rl-{random_suffix()}")
+    )
+    client = down.test_client()
+    token = csrf_token_from(client.get("/login").text)
+    form = {"email": factories.OWNER_EMAIL, "password": factories.PASSWORD, "csrf_token": token}
+    _assert_unavailable(client.post("/login", data=form, headers=headers), as_json=False)
+
+
+def test_database_down_without_a_session_is_a_503_json(clock, redis_url):
+    down = create_app(base_config(DATABASE_DOWN_URL, CLOCK=clock, REDIS_URL=redis_url))
+    basic = base64.b64encode(f"gh_{random_suffix()}:secret".encode()).decode()
+    response = down.test_client().post(
+        "/internal/grants/verify", json={"grant": "x" * 43}, headers={"Authorization": f"Basic {basic}"}
+    )
+    _assert_unavailable(response, as_json=True)
 
 
 @pytest.mark.parametrize("secret", [None, "", "short", "x" * 31])
