@@ -13,5 +13,13 @@ class AccountDisabled(InvalidCredentials):
     """The right password of a disabled user. Said as such: only the password's holder can learn it."""
 
 
+class TooManyAttempts(Exception):
+    """A password guess refused before it was checked: the account or address used up its attempts."""
+
+    def __init__(self, retry_after_seconds: int):
+        super().__init__(f"too many attempts; retry in {retry_after_seconds} s")
+        self.retry_after_seconds = retry_after_seconds
+
+
 class AccountError(ValueError):
     """Bad input for creating an account or user (the CLI prints it on one line)."""

@@ -1,19 +1,24 @@
 """Accounts, users and the one sign-in / sign-out boundary."""
 
+import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from app.accounts.errors import AccountDisabled, AccountError, InvalidCredentials
+from app.accounts.errors import AccountDisabled, AccountError, InvalidCredentials, TooManyAttempts
 from app.accounts.models import ROLES, Account, User, normalize_email
 from app.audit import services as audit
 from app.audit.tags import EventTag
 from app.extensions import db
-from app.security import passwords
+from app.security import passwords, ratelimit
 from app.sessions import services as sessions
 from app.sessions.devices import RequestMeta
 from app.sessions.models import UserSession
+
+log = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 120
 MAX_EMAIL_LENGTH = 254
@@ -89,19 +94,45 @@ def authenticate(email: str, password: str) -> User:
     return user
 
 
+@contextmanager
+def password_guess(email: str, ip: str):
+    """Every password check (sign-in, re-authentication, password change) is one guess, charged per address and per
+    account before the password is checked: atomically, so concurrent guesses can never all pass a check made
+    before any of them was counted (a failed guess counts while it is still in flight). A right password gives its
+    charge back: only failed guesses count, and a successful sign-in costs nothing. Raises TooManyAttempts."""
+    config = current_app.config
+    limits = (
+        (config["LOGIN_RATE_LIMIT_PER_IP"], "password-ip", ip),
+        (config["LOGIN_RATE_LIMIT_PER_ACCOUNT"], "password-account", ratelimit.account_key(email)),
+    )
+    charged = []
+    for limit in limits:
+        wait = ratelimit.retry_after(*limit)
+        if wait is not None:
+            for done in charged:  # a refused guess was never checked: it costs the other limit nothing
+                ratelimit.give_back(*done)
+            log.info("password guess refused by its rate limit (%s); retry in %d s", limit[1], wait)
+            raise TooManyAttempts(wait)
+        charged.append(limit)
+    yield  # InvalidCredentials propagates from here, and the guess stays charged
+    for limit in charged:
+        ratelimit.give_back(*limit)
+
+
 def sign_in(email: str, password: str, meta: RequestMeta, now: datetime, replaces: int | None = None) -> SignedIn:
-    """Check credentials, open a new device session, record the outcome either way.
+    """Check credentials (one rate-limited guess), open a new device session, record the outcome either way.
 
     replaces: the session this browser already had; it ends, so a planted or old id never survives.
     """
-    try:
-        user = authenticate(email, password)
-    except InvalidCredentials as failure:
-        disabled = {"step": "disabled"} if isinstance(failure, AccountDisabled) else {}
-        audit.record(
-            EventTag.SIGN_IN_FAILURE, user_id=failure.user_id, ip=meta.ip, device_id=meta.device_id, **disabled
-        )
-        raise
+    with password_guess(email, meta.ip):
+        try:
+            user = authenticate(email, password)
+        except InvalidCredentials as failure:
+            disabled = {"step": "disabled"} if isinstance(failure, AccountDisabled) else {}
+            audit.record(
+                EventTag.SIGN_IN_FAILURE, user_id=failure.user_id, ip=meta.ip, device_id=meta.device_id, **disabled
+            )
+            raise
     if replaces is not None:
         sessions.end_session(replaces, sessions.REASON_REPLACED, now, tag=EventTag.SIGN_OUT, ip=meta.ip)
     session = sessions.start_session(user, meta, now)
@@ -122,21 +153,23 @@ def sign_out(session_id: int, now: datetime, ip: str) -> None:
 
 
 def confirm_password(user: User, password: str, state: "sessions.ActiveSession", now: datetime, ip: str) -> None:
-    """Re-authentication before a sensitive action: the password again, on this device."""
-    if not passwords.verify_password(user.password_hash, password):
-        audit.record(EventTag.SIGN_IN_FAILURE, user_id=user.id, session_id=state.id, ip=ip, step="reauthenticate")
-        raise InvalidCredentials(user.id)
+    """Re-authentication before a sensitive action: the password again, on this device (one rate-limited guess)."""
+    with password_guess(user.email, ip):
+        if not passwords.verify_password(user.password_hash, password):
+            audit.record(EventTag.SIGN_IN_FAILURE, user_id=user.id, session_id=state.id, ip=ip, step="reauthenticate")
+            raise InvalidCredentials(user.id)
     sessions.mark_reauthenticated(state, now)
     audit.record(EventTag.REAUTHENTICATE, user_id=user.id, session_id=state.id, ip=ip)
 
 
 def change_password(user: User, current: str, new: str, keep_session_id: int, now: datetime, ip: str) -> int:
     """Set a new password and sign out every other device in the same transaction; returns how many."""
-    if not passwords.verify_password(user.password_hash, current):
-        audit.record(
-            EventTag.SIGN_IN_FAILURE, user_id=user.id, session_id=keep_session_id, ip=ip, step="password_change"
-        )
-        raise InvalidCredentials(user.id)
+    with password_guess(user.email, ip):
+        if not passwords.verify_password(user.password_hash, current):
+            audit.record(
+                EventTag.SIGN_IN_FAILURE, user_id=user.id, session_id=keep_session_id, ip=ip, step="password_change"
+            )
+            raise InvalidCredentials(user.id)
     if new == current:
         raise AccountError("Choose a password different from the current one.")
     user.password_hash = passwords.hash_password(new)

@@ -1,13 +1,12 @@
 """Sign in, sign out, the home page, re-authentication and the password page."""
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from app.accounts import services
-from app.accounts.errors import AccountDisabled, AccountError, InvalidCredentials
+from app.accounts.errors import AccountDisabled, AccountError, InvalidCredentials, TooManyAttempts
 from app.accounts.forms import LoginForm, PasswordChangeForm, ReauthenticateForm
 from app.clock import now
-from app.extensions import db, limiter
-from app.security.ratelimit import failed_attempt, login_account_key, session_user_key
+from app.extensions import db
 from app.security.redirects import safe_next
 from app.sessions.services import ActiveSession
 from app.web.auth import (
@@ -26,24 +25,35 @@ DISABLED_FAILURE = "This sign-in has been disabled. Ask an owner of your account
 WRONG_PASSWORD = "That is not your current password."
 
 
-def _ip_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT_PER_IP"]
+def _wait_words(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
-def _account_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT_PER_ACCOUNT"]
+def _limited(field, limited: TooManyAttempts) -> dict:
+    """A refused guess is said next to the password field, with the wait; the form stays (429, RFC 6585 §4)."""
+    field.errors.append(f"Too many attempts. Try again in {_wait_words(limited.retry_after_seconds)}.")
+    return {"Retry-After": str(limited.retry_after_seconds)}
+
+
+def _form_status(form, headers: dict) -> int:
+    if headers:
+        return 429
+    return 400 if form.errors else 200
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_ip_limit, methods=["POST"], deduct_when=failed_attempt)
-@limiter.limit(_account_limit, methods=["POST"], key_func=login_account_key, deduct_when=failed_attempt)
 def login():
-    form = LoginForm(next=request.args.get("next", ""))
+    form, headers = LoginForm(next=request.args.get("next", "")), {}
     if form.validate_on_submit():
         meta = request_meta()
         try:
             previous = g.current_session.id if g.current_session else None
             signed_in = services.sign_in(form.email.data, form.password.data, meta, now(), replaces=previous)
+        except TooManyAttempts as limited:
+            headers = _limited(form.password, limited)
         except InvalidCredentials as failure:
             db.session.commit()  # the failure is audited even though nobody signs in
             form.password.errors.append(DISABLED_FAILURE if isinstance(failure, AccountDisabled) else GENERIC_FAILURE)
@@ -53,8 +63,7 @@ def login():
             establish_session(response, ActiveSession.of(signed_in.session), meta.device_id)
             return response
     expired = request.args.get("reason") == EXPIRED_REASON
-    status = 200 if request.method == "GET" or not form.errors else 400
-    return render_template("accounts/login.html", form=form, expired=expired), status
+    return render_template("accounts/login.html", form=form, expired=expired), _form_status(form, headers), headers
 
 
 @bp.post("/logout")
@@ -75,31 +84,33 @@ def home():
 
 @bp.route("/account/reauthenticate", methods=["GET", "POST"])
 @login_required
-@limiter.limit(_account_limit, methods=["POST"], key_func=session_user_key, deduct_when=failed_attempt)
 def reauthenticate():
-    form = ReauthenticateForm(next=request.args.get("next", ""))
+    form, headers = ReauthenticateForm(next=request.args.get("next", "")), {}
     if form.validate_on_submit():
         try:
             services.confirm_password(current_user(), form.password.data, g.current_session, now(), request.remote_addr)
+        except TooManyAttempts as limited:
+            headers = _limited(form.password, limited)
         except InvalidCredentials:
             form.password.errors.append(WRONG_PASSWORD)
         db.session.commit()
         if not form.errors:
             return redirect(safe_next(form.next.data, url_for("accounts.home")), 303)
-    return render_template("accounts/reauthenticate.html", form=form), 400 if form.errors else 200
+    return render_template("accounts/reauthenticate.html", form=form), _form_status(form, headers), headers
 
 
 @bp.route("/account", methods=["GET", "POST"])
 @login_required
-@limiter.limit(_account_limit, methods=["POST"], key_func=session_user_key, deduct_when=failed_attempt)
 def password():
-    form = PasswordChangeForm()
+    form, headers = PasswordChangeForm(), {}
     if form.validate_on_submit():
         try:
             ended = services.change_password(
                 current_user(), form.current_password.data, form.new_password.data, g.current_session.id, now(),
                 request.remote_addr,
             )  # fmt: skip
+        except TooManyAttempts as limited:
+            headers = _limited(form.current_password, limited)
         except InvalidCredentials:
             form.current_password.errors.append(WRONG_PASSWORD)
         except AccountError as exc:
@@ -108,7 +119,8 @@ def password():
         if not form.errors:
             flash(f"Password changed. {_signed_out_sentence(ended)}", "success")
             return redirect(url_for("accounts.password"), 303)
-    return render_template("accounts/password.html", form=form, user=current_user()), 400 if form.errors else 200
+    page = render_template("accounts/password.html", form=form, user=current_user())
+    return page, _form_status(form, headers), headers
 
 
 def _signed_out_sentence(count: int) -> str:

@@ -1,5 +1,5 @@
-"""Rate limits: their keys (client IP after ProxyFix, account e-mail, client id) and the one-hit limit of the
-hottest endpoints, in shared storage or in this process's windows."""
+"""Rate limits: their keys (client IP after ProxyFix, account e-mail, client id) and retry_after, the one atomic
+charge that password guesses and the hottest endpoints are limited with, in shared storage or this process's windows."""
 
 import functools
 import hashlib
@@ -9,7 +9,7 @@ import threading
 import time
 
 from flask import current_app, request
-from limits import parse
+from limits import parse_many
 from limits.storage import MemoryStorage
 
 log = logging.getLogger(__name__)
@@ -20,22 +20,10 @@ def client_ip_key() -> str:
     return request.remote_addr or "unknown"
 
 
-def login_account_key() -> str:
-    email = (request.form.get("email") or "").strip().lower()
-    # Hash so the limiter's storage never holds e-mail addresses.
-    return "acct:" + hashlib.sha256(email.encode()).hexdigest()[:32]
-
-
-def failed_attempt(response) -> bool:
-    """Only failed sign-ins count: a successful one answers 303."""
-    return response.status_code != 303
-
-
-def session_user_key() -> str:
-    """Password checks made while signed in count per user, whatever the address."""
-    from flask import g
-
-    return f"user:{g.current_session.user_id}"
+def account_key(email: str) -> str:
+    """Password guesses count per account (by its e-mail as typed, so unknown addresses count too)."""
+    # Hashed so that the limiter's storage never holds e-mail addresses.
+    return "acct:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
 
 
 def token_client_key() -> str:
@@ -81,6 +69,14 @@ class LocalWindows:
             self._windows[key] = (end, hits + 1)
         return None if hits < item.amount else max(1, math.ceil(end - now))
 
+    def give_back(self, key: str) -> None:
+        """One hit fewer in key's window, if it is still the window that was hit."""
+        now = self._timer()
+        with self._lock:
+            end, hits = self._windows.get(key, (0.0, 0))
+            if end > now and hits > 0:
+                self._windows[key] = (end, hits - 1)
+
     def _sweep(self, now: float) -> None:
         """Drop ended windows; when half or more are still live (a flood of distinct keys), start over instead, so
         that a full table is swept at most once per max_keys / 2 new keys."""
@@ -89,23 +85,68 @@ class LocalWindows:
 
 
 def retry_after(limit: str, scope: str, key: str) -> int | None:
-    """One hit for the hottest endpoints, without Flask-Limiter's per-request machinery: None when allowed, else
-    the seconds until the window resets. Shared (Redis) storage when configured; this process's windows when it
-    is not, or when it fails (never no limit)."""
+    """Charge one hit to every window of limit ("5 per minute;20 per hour"), each atomically (one Redis INCR, or
+    under this process's lock), before the work it guards: None when allowed, else the seconds until the refusing
+    window resets. A hit is counted from the moment it is charged, so concurrent requests can never all pass a
+    check made before any of them is counted. A refusal gives back what the other windows were charged, so a
+    refused hit does not use up a longer window. Shared (Redis) storage when configured; this process's windows
+    when it is not, or when it fails (never no limit)."""
+    charged = []
+    for item in _parsed(limit):
+        wait = _hit(item, scope, key)
+        if wait is not None:
+            for done in charged:
+                _give_back(done, scope, key)
+            return wait
+        charged.append(item)
+    return None
+
+
+def give_back(limit: str, scope: str, key: str) -> None:
+    """Undo an allowed retry_after hit (for instance: the password it guarded was right, and only failures count)."""
+    for item in _parsed(limit):
+        _give_back(item, scope, key)
+
+
+def _shared_strategy():
+    """Flask-Limiter's strategy on shared storage, or None when it has none (or its storage is down)."""
     from app.extensions import limiter  # the extensions module imports this one
 
-    item = _parsed(limit)
+    strategy = limiter.limiter
+    return None if isinstance(strategy.storage, MemoryStorage) else strategy
+
+
+def _identifiers(scope: str, key: str) -> tuple[str, str, str]:
+    return current_app.config["RATELIMIT_KEY_PREFIX"], scope, key
+
+
+def _hit(item, scope: str, key: str) -> int | None:
     try:
-        strategy = limiter.limiter
-        if not isinstance(strategy.storage, MemoryStorage):
-            if strategy.hit(item, scope, key):
+        strategy = _shared_strategy()
+        if strategy is not None:
+            if strategy.hit(item, *_identifiers(scope, key)):
                 return None
-            return max(1, math.ceil(strategy.get_window_stats(item, scope, key).reset_time - time.time()))
+            reset_time = strategy.get_window_stats(item, *_identifiers(scope, key)).reset_time
+            return max(1, math.ceil(reset_time - time.time()))
     except Exception as exc:  # any storage client error: keep limiting, in this process
         log.debug("rate-limit storage failed (%s): counting in this process", type(exc).__name__)
-    return current_app.extensions[LOCAL_WINDOWS_KEY].hit(item, f"{scope}/{key}")
+    return current_app.extensions[LOCAL_WINDOWS_KEY].hit(item, item.key_for(scope, key))
+
+
+def _give_back(item, scope: str, key: str) -> None:
+    try:
+        strategy = _shared_strategy()
+        if strategy is not None:
+            storage, counter = strategy.storage, item.key_for(*_identifiers(scope, key))
+            if storage.incr(counter, item.get_expiry(), amount=-1) < 0:
+                # The window ended in between: the counter was just created at -1; never leave credit in a new one.
+                storage.incr(counter, item.get_expiry(), amount=1)
+            return
+    except Exception as exc:
+        log.debug("rate-limit storage failed (%s): giving back in this process", type(exc).__name__)
+    current_app.extensions[LOCAL_WINDOWS_KEY].give_back(item.key_for(scope, key))
 
 
 @functools.lru_cache(maxsize=32)
-def _parsed(limit: str):
-    return parse(limit)
+def _parsed(limit: str) -> tuple:
+    return tuple(parse_many(limit))
