@@ -10,13 +10,13 @@ from app.extensions import db
 from app.security.redirects import safe_next
 from app.sessions.services import ActiveSession
 from app.web.auth import (
-    EXPIRED_REASON,
     current_user,
     establish_session,
     forget_session,
     login_required,
     request_meta,
 )
+from app.web.sign_out_reasons import notice_for
 
 bp = Blueprint("accounts", __name__)
 
@@ -62,8 +62,8 @@ def login():
             response = redirect(safe_next(form.next.data, url_for("accounts.home")), 303)
             establish_session(response, ActiveSession.of(signed_in.session), meta.device_id)
             return response
-    expired = request.args.get("reason") == EXPIRED_REASON
-    return render_template("accounts/login.html", form=form, expired=expired), _form_status(form, headers), headers
+    notice = notice_for(request.args.get("reason"))
+    return render_template("accounts/login.html", form=form, notice=notice), _form_status(form, headers), headers
 
 
 @bp.post("/logout")

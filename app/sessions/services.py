@@ -184,8 +184,15 @@ def _cached_state(public_id: str) -> ActiveSession | None:
     if raw is None:
         return None
     if raw == TOMBSTONE:
-        raise SessionEnded("revoked")
+        raise SessionEnded(_ended_reason(public_id))
     return ActiveSession.loads(raw)
+
+
+def _ended_reason(public_id: str) -> str:
+    """Why a tombstoned session ended, from the registry: read once per ended cookie, which is cleared next, so
+    the device can be told it was signed out elsewhere rather than that it expired."""
+    row = UserSession.by_public_id(public_id)
+    return (row.revoked_reason if row is not None else None) or "revoked"
 
 
 def _state_from_database(public_id: str) -> ActiveSession:

@@ -14,12 +14,12 @@ from app.sessions import services as sessions
 from app.sessions.codec import CookieExpired, CookieInvalid, SessionHandle, SessionStore
 from app.sessions.devices import RequestMeta, new_device_id, valid_device_id
 from app.web.htmx import client_redirect, is_htmx
+from app.web.sign_out_reasons import EXPIRED, login_reason
 
 log = logging.getLogger("gatehouse.auth")
 
 STORE_EXTENSION_KEY = "gatehouse.session_store"
 DEVICE_COOKIE_MAX_AGE_SECONDS = 2 * 365 * 24 * 3600
-EXPIRED_REASON = "session_expired"
 JSON_PATH_PREFIXES = ("/api/", "/internal/")
 # The client apps' API authenticates the client on every call: it never reads nor writes a cookie.
 COOKIE_FREE_PREFIX = "/internal/"
@@ -47,7 +47,7 @@ def _store() -> SessionStore:
 def load_current_session() -> None:
     """Before every request: turn the cookie into g.current_session, or into nothing."""
     g.current_session = None
-    g.session_ended = False
+    g.session_ended = None  # the registry's reason when this request's cookie belonged to an ended session
     g.cookie_action = None
     if request.path.startswith(COOKIE_FREE_PREFIX):
         return
@@ -60,7 +60,7 @@ def load_current_session() -> None:
     except CookieExpired as expired:
         log.warning("expired session cookie presented")
         sessions.end_expired_cookie_session(expired.handle, now)
-        _end_request_session()
+        _end_request_session(EXPIRED)
         return
     except CookieInvalid as invalid:
         log.warning("rejected session cookie: %s", invalid)
@@ -74,8 +74,8 @@ def _check_registry(handle: SessionHandle, now: datetime) -> None:
     is_passive = getattr(view, "gatehouse_passive", False)
     try:
         state = sessions.check_session(handle.public_id, handle.user_id, now, touch=not is_passive)
-    except sessions.SessionEnded:
-        _end_request_session()
+    except sessions.SessionEnded as ended:
+        _end_request_session(ended.reason)
         return
     if db.session().in_transaction():  # only when the check read or wrote the database (cache hit: nothing to do)
         db.session.commit()
@@ -92,9 +92,9 @@ def _should_reissue(handle: SessionHandle, state: sessions.ActiveSession, now: d
     return now >= half_life and state.cookie_expiry(now) > handle.expires_at
 
 
-def _end_request_session() -> None:
+def _end_request_session(reason: str) -> None:
     db.session.commit()  # the expiry, if any, is recorded even though the request goes on anonymous
-    g.session_ended = True
+    g.session_ended = reason
     g.cookie_action = "clear"
 
 
@@ -186,7 +186,8 @@ def wants_json() -> bool:
 
 def signed_out_response() -> Response:
     """Where a request without a live session goes: /login, with the reason when it had one."""
-    params = {"reason": EXPIRED_REASON} if g.get("session_ended") else {}
+    ended = g.get("session_ended")
+    params = {"reason": login_reason(ended)} if ended else {}
     if wants_json():
         body = {"error": "login_required", "error_description": "Sign in to continue."}
         return jsonify(body | params), 401

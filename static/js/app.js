@@ -74,12 +74,21 @@
     }
   }
 
-  function goToExpired() {
-    window.location.assign(banner.dataset.expiredUrl);
+  // The server says why the session ended (signed out from another device, by the owner, ...); the sign-in
+  // page maps that closed set of reasons to its notice.
+  function goToSignIn(reason) {
+    const url = new URL(banner.dataset.expiredUrl, window.location.href);
+    if (reason) url.searchParams.set("reason", reason);
+    window.location.assign(url.toString());
   }
 
   function receive(response) {
-    if (response.status === 401) return goToExpired();
+    if (response.status === 401) {
+      return response.json().then(
+        function (body) { goToSignIn(body.reason); },
+        function () { goToSignIn(null); }
+      );
+    }
     if (!response.ok) return null;
     return response.json().then(function (status) {
       state = { status: status, receivedAt: Date.now() };

@@ -26,7 +26,7 @@ def test_password_change_signs_out_every_other_device(app, owner):
     assert response.status_code == 303
     assert "Password changed. Signed out 2 other devices." in me.get("/account").text
     for client in others:
-        assert client.get("/").headers["Location"].startswith("/login?reason=session_expired")
+        assert client.get("/").headers["Location"].startswith("/login?reason=password_changed")
     reasons = [row.revoked_reason for row in sessions_of(app, owner.owner_id)]
     assert reasons == ["password_changed", "password_changed", None]
     with app.app_context():

@@ -63,7 +63,7 @@ def test_sign_out_one_device_in_place_with_htmx(app, owner):
     assert response.status_code == 200
     assert "Signed out Firefox on Windows." in response.text
     assert "Firefox on Windows</h3>" not in response.text.replace("\n", "")
-    assert other.get("/").headers["Location"].startswith("/login?reason=session_expired")
+    assert other.get("/").headers["Location"].startswith("/login?reason=signed_out_elsewhere")
     assert me.get("/").status_code == 200
     with app.app_context():
         [event] = AuditEvent.tagged("session:device:revoke")
