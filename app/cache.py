@@ -7,9 +7,13 @@ that is down, slow or flushed, means "ask the database", never "valid".
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import redis
+
+from app.clock import now
 
 log = logging.getLogger(__name__)
 
@@ -17,15 +21,31 @@ CACHE_EXTENSION_KEY = "gatehouse.cache"
 # After a Redis fault, skip it for this long instead of paying a timeout on every request.
 REDIS_RETRY_AFTER_SECONDS = 2.0
 REDIS_SOCKET_TIMEOUT_SECONDS = 0.25
+# An instance that saw no fault still looks at the invalidation outbox this often (app clock) before it trusts
+# Redis, so an invalidation another instance could not write is honoured here within this bound after Redis
+# answers again, with or without the worker (issue 9: every instance refuses within 2 s).
+OUTBOX_RECHECK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Invalidation:
+    """A cache change a revocation depends on: write a tombstone (value, for ttl_seconds), or drop the entry."""
+
+    key: str
+    value: bytes | None = None
+    ttl_seconds: int = 0
 
 
 class Cache(Protocol):
+    # Whether other processes read this cache: only then must its invalidations survive a fault (the outbox).
+    shared: bool
+
     def get(self, key: str) -> bytes | None: ...
-    def set(self, key: str, value: bytes, ttl_seconds: int) -> None: ...
     def add(self, key: str, value: bytes, ttl_seconds: int) -> None:
         """Set only when absent, so a reader never overwrites a newer tombstone."""
 
-    def delete(self, key: str) -> None: ...
+    def invalidate(self, changes: Sequence[Invalidation]) -> bool:
+        """Apply the changes; False when the cache did not take them (they stay in the outbox)."""
 
 
 # Another process cannot invalidate this process's entries, so they live only briefly: with several
@@ -35,6 +55,8 @@ IN_PROCESS_MAX_TTL_SECONDS = 2
 
 class InProcessCache:
     """A dict with expiry, shared by the threads of one process; Redis is the cache for several processes."""
+
+    shared = False
 
     def __init__(
         self, max_entries: int = 100_000, max_ttl_seconds: float = IN_PROCESS_MAX_TTL_SECONDS, timer=time.monotonic
@@ -55,25 +77,43 @@ class InProcessCache:
             return None
         return value
 
-    def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
-        with self._lock:
-            if len(self._entries) >= self._max_entries:
-                self._entries.clear()
-            self._entries[key] = (self._timer() + min(ttl_seconds, self._max_ttl), value)
-
     def add(self, key: str, value: bytes, ttl_seconds: int) -> None:
         with self._lock:
             if self.get(key) is None:
-                self._entries[key] = (self._timer() + min(ttl_seconds, self._max_ttl), value)
+                self._put(key, value, ttl_seconds)
 
-    def delete(self, key: str) -> None:
-        self._entries.pop(key, None)
+    def invalidate(self, changes: Sequence[Invalidation]) -> bool:
+        with self._lock:
+            for change in changes:
+                if change.value is None:
+                    self._entries.pop(change.key, None)
+                else:
+                    self._put(change.key, change.value, change.ttl_seconds)
+        return True
+
+    def _put(self, key: str, value: bytes, ttl_seconds: int) -> None:
+        if len(self._entries) >= self._max_entries:
+            self._entries.clear()
+        self._entries[key] = (self._timer() + min(ttl_seconds, self._max_ttl), value)
 
 
 class RedisCache:
-    """Redis, degrading to "always miss" while it is unreachable, and recovering by itself."""
+    """Redis, degrading to "always miss" while it is unreachable, and recovering by itself.
 
-    def __init__(self, url: str, prefix: str = "gh:", retry_after_seconds: float = REDIS_RETRY_AFTER_SECONDS):
+    Its answers are trusted only once the invalidation outbox is empty (before_trust replays what is left into
+    Redis and says whether anything remains): at start, after any fault of this process, and every
+    OUTBOX_RECHECK_SECONDS, so a tombstone another process failed to write is never undone by a stale entry.
+    """
+
+    shared = True
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "gh:",
+        retry_after_seconds: float = REDIS_RETRY_AFTER_SECONDS,
+        before_trust: Callable[["RedisCache"], bool] | None = None,
+    ):
         self._client = redis.Redis.from_url(
             url,
             socket_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
@@ -81,36 +121,34 @@ class RedisCache:
         )
         self._prefix = prefix
         self._retry_after = retry_after_seconds
-        self._down_until = 0.0
-        # Deletes that failed while Redis was down: replayed before trusting Redis again,
-        # so a revocation made during an outage cannot be undone by a stale entry.
-        self._pending_deletes: set[str] = set()
-        self._lock = threading.Lock()
+        self._before_trust = before_trust
+        self._down_until = 0.0  # monotonic: about not paying timeouts, so wall time
+        self._trusted_until = 0.0  # app clock: a correctness bound, which tests move
+        self._faults = 0
 
-    def _available(self) -> bool:
+    def _trusted(self) -> bool:
         if time.monotonic() < self._down_until:
             return False
-        if self._pending_deletes:
-            return self._replay_pending_deletes()
+        if self._before_trust is None:
+            return True
+        moment = now().timestamp()
+        if moment < self._trusted_until:
+            return True
+        faults = self._faults
+        if not self._before_trust(self):
+            return False
+        if faults == self._faults:  # a fault during the replay leaves something new to look for
+            self._trusted_until = moment + OUTBOX_RECHECK_SECONDS
         return True
 
-    def _replay_pending_deletes(self) -> bool:
-        with self._lock:
-            keys = list(self._pending_deletes)
-            try:
-                self._client.delete(*keys)
-            except redis.RedisError as exc:
-                self._fault("replay deletes", exc)
-                return False
-            self._pending_deletes.difference_update(keys)
-            return True
-
     def _fault(self, action: str, exc: Exception) -> None:
+        self._faults += 1
+        self._trusted_until = 0.0
         self._down_until = time.monotonic() + self._retry_after
         log.warning("redis unavailable during %s (%s): falling back to the database", action, type(exc).__name__)
 
     def get(self, key: str) -> bytes | None:
-        if not self._available():
+        if not self._trusted():
             return None
         try:
             return self._client.get(self._prefix + key)
@@ -118,40 +156,41 @@ class RedisCache:
             self._fault("get", exc)
             return None
 
-    def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
-        if not self._available():
-            return
-        try:
-            self._client.set(self._prefix + key, value, ex=ttl_seconds)
-        except redis.RedisError as exc:
-            with self._lock:
-                # A failed tombstone must still reach Redis before Redis is trusted again.
-                self._pending_deletes.add(self._prefix + key)
-            self._fault("set", exc)
-
     def add(self, key: str, value: bytes, ttl_seconds: int) -> None:
-        if not self._available():
+        """No outbox check: an add never replaces an entry, and a replayed tombstone replaces the add."""
+        if time.monotonic() < self._down_until:
             return
         try:
             self._client.set(self._prefix + key, value, ex=ttl_seconds, nx=True)
         except redis.RedisError as exc:
             self._fault("add", exc)
 
-    def delete(self, key: str) -> None:
+    def invalidate(self, changes: Sequence[Invalidation]) -> bool:
+        """One round trip, tried even during the retry pause: a revocation (or the worker) tries its hardest."""
+        pipeline = self._client.pipeline(transaction=False)
+        for change in changes:
+            if change.value is None or change.ttl_seconds <= 0:
+                pipeline.delete(self._prefix + change.key)
+            else:
+                pipeline.set(self._prefix + change.key, change.value, ex=change.ttl_seconds)
         try:
-            self._client.delete(self._prefix + key)
+            pipeline.execute()
         except redis.RedisError as exc:
-            with self._lock:
-                self._pending_deletes.add(self._prefix + key)
-            self._fault("delete", exc)
+            self._fault("invalidate", exc)
+            return False
+        return True
 
 
 def build_cache(config: dict) -> Cache:
     if config.get("REDIS_URL"):
+        # The outbox lives in the database, a layer above this module.
+        from app.invalidation.services import replay_before_trust
+
         return RedisCache(
             config["REDIS_URL"],
             prefix=config.get("CACHE_KEY_PREFIX", "gh:"),
             retry_after_seconds=config.get("REDIS_RETRY_AFTER_SECONDS", REDIS_RETRY_AFTER_SECONDS),
+            before_trust=replay_before_trust,
         )
     return InProcessCache()
 

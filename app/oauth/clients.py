@@ -10,8 +10,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
-from app.cache import after_commit, cache
+from app.cache import Invalidation, cache
 from app.extensions import db
+from app.invalidation.services import invalidate
 from app.oauth import tokens
 from app.oauth.errors import ClientError, OAuthError, invalid_client
 from app.oauth.models import OAuthClient
@@ -180,4 +181,4 @@ def disable(client: OAuthClient, now: datetime) -> None:
     """A disabled client is refused everywhere from the moment the change commits."""
     client.disabled_at = client.disabled_at or now
     key = CLIENT_CACHE_PREFIX + client.client_id
-    after_commit(db.session(), lambda: cache().delete(key))
+    invalidate([Invalidation(key)])  # durable: no instance keeps accepting the client from a stale entry

@@ -4,8 +4,8 @@ import json
 
 from flask import current_app
 
-from app.cache import after_commit, cache
-from app.extensions import db
+from app.cache import Invalidation, cache
+from app.invalidation.services import invalidate
 
 KEY_PREFIX = "grant:"
 
@@ -26,14 +26,16 @@ def put(token_hash: str, answer: dict, ttl_seconds: int) -> None:
 
 
 def revoked(revoked_grants) -> None:
-    """After the revoking transaction commits, the next verify answers "revoked" without a stale hit; the
-    tombstone names the client so that another client still reads "unknown"."""
+    """Once the revoking transaction commits, the next verify answers "revoked" without a stale hit, on every
+    instance (a durable invalidation); the tombstone names the client so that another client still reads "unknown"."""
     ttl = current_app.config["SESSION_CACHE_TTL_SECONDS"]
-    entries = [(key(row.token_hash), json.dumps({"active": False, "reason": "revoked", "client": row.client_id}))
-               for row in revoked_grants]  # fmt: skip
-    after_commit(db.session(), lambda: [cache().set(k, v.encode(), ttl) for k, v in entries])
+    invalidate([Invalidation(key(row.token_hash), _tombstone(row.client_id), ttl) for row in revoked_grants])
+
+
+def _tombstone(client_id: int) -> bytes:
+    return json.dumps({"active": False, "reason": "revoked", "client": client_id}).encode()
 
 
 def drop(token_hash: str) -> None:
     """A replaced grant token: forget its answer once the new one is committed."""
-    after_commit(db.session(), lambda: cache().delete(key(token_hash)))
+    invalidate([Invalidation(key(token_hash))])

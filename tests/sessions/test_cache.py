@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from app.cache import InProcessCache, RedisCache
+from app.cache import InProcessCache, Invalidation, RedisCache
 from tests.conftest import Auth, need, random_suffix
 from tests.helpers import PORTAL_COOKIE, portal_cookie
 from tests.test_support import failed_logins
@@ -24,11 +24,11 @@ def cache(request):
 
 def test_cache_contract(cache):
     assert cache.get("a") is None
-    cache.set("a", b"1", 60)
+    assert cache.invalidate([Invalidation("a", b"1", 60)])
     assert cache.get("a") == b"1"
     cache.add("a", b"2", 60)  # add never overwrites (a reader must not replace a tombstone)
     assert cache.get("a") == b"1"
-    cache.delete("a")
+    assert cache.invalidate([Invalidation("a")])
     assert cache.get("a") is None
     cache.add("a", b"3", 60)
     assert cache.get("a") == b"3"
@@ -98,7 +98,7 @@ def test_a_revocation_made_while_redis_hangs_is_not_undone_when_it_returns(make_
 def test_in_process_entries_live_briefly_so_other_workers_catch_up():
     now = [100.0]
     local = InProcessCache(max_ttl_seconds=2, timer=lambda: now[0])
-    local.set("s", b"alive", 60)  # asked for 60 s, kept for 2 s: another process cannot invalidate it
+    local.add("s", b"alive", 60)  # asked for 60 s, kept for 2 s: another process cannot invalidate it
     now[0] += 1.9
     assert local.get("s") == b"alive"
     now[0] += 0.2

@@ -1,0 +1,1 @@
+"""Durable cache invalidation: a transactional outbox for the tombstones and deletes a revocation depends on."""
