@@ -152,14 +152,18 @@ def sign_out(session_id: int, now: datetime, ip: str) -> None:
     sessions.end_session(session_id, sessions.REASON_SIGN_OUT, now, tag=EventTag.SIGN_OUT, ip=ip)
 
 
-def confirm_password(user: User, password: str, state: "sessions.ActiveSession", now: datetime, ip: str) -> None:
-    """Re-authentication before a sensitive action: the password again, on this device (one rate-limited guess)."""
+def confirm_password(
+    user: User, password: str, state: "sessions.ActiveSession", now: datetime, ip: str
+) -> "sessions.ActiveSession":
+    """Re-authentication before a sensitive action: the password again, on this device (one rate-limited guess).
+    Returns the session under its new id (the caller sets the new cookie)."""
     with password_guess(user.email, ip):
         if not passwords.verify_password(user.password_hash, password):
             audit.record(EventTag.SIGN_IN_FAILURE, user_id=user.id, session_id=state.id, ip=ip, step="reauthenticate")
             raise InvalidCredentials(user.id)
-    sessions.mark_reauthenticated(state, now)
+    renewed = sessions.mark_reauthenticated(state, now)
     audit.record(EventTag.REAUTHENTICATE, user_id=user.id, session_id=state.id, ip=ip)
+    return renewed
 
 
 def change_password(user: User, current: str, new: str, keep_session_id: int, now: datetime, ip: str) -> int:

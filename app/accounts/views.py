@@ -8,12 +8,13 @@ from app.accounts.forms import LoginForm, PasswordChangeForm, ReauthenticateForm
 from app.clock import now
 from app.extensions import db
 from app.security.redirects import safe_next
-from app.sessions.services import ActiveSession
+from app.sessions.services import ActiveSession, SessionEnded
 from app.web.auth import (
     current_user,
     establish_session,
     forget_session,
     login_required,
+    renew_session,
     request_meta,
 )
 from app.web.sign_out_reasons import notice_for
@@ -88,14 +89,21 @@ def reauthenticate():
     form, headers = ReauthenticateForm(next=request.args.get("next", "")), {}
     if form.validate_on_submit():
         try:
-            services.confirm_password(current_user(), form.password.data, g.current_session, now(), request.remote_addr)
+            renewed = services.confirm_password(
+                current_user(), form.password.data, g.current_session, now(), request.remote_addr
+            )
         except TooManyAttempts as limited:
             headers = _limited(form.password, limited)
         except InvalidCredentials:
             form.password.errors.append(WRONG_PASSWORD)
+        except SessionEnded:  # signed out from elsewhere while the password was being checked
+            forget_session()
+            return redirect(url_for("accounts.login"), 303)
         db.session.commit()
         if not form.errors:
-            return redirect(safe_next(form.next.data, url_for("accounts.home")), 303)
+            response = redirect(safe_next(form.next.data, url_for("accounts.home")), 303)
+            renew_session(response, renewed)  # a new session id on re-authentication, as on sign-in
+            return response
     return render_template("accounts/reauthenticate.html", form=form), _form_status(form, headers), headers
 
 

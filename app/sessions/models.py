@@ -68,8 +68,15 @@ class UserSession(db.Model):
             db.session.execute(update(cls), rows)
 
     @classmethod
-    def mark_authenticated(cls, session_id: int, at: datetime) -> None:
-        db.session.execute(update(cls).where(cls.id == session_id).values(authenticated_at=at))
+    def reauthenticated(cls, session_id: int, public_id: str, at: datetime) -> bool:
+        """A live session's password proved again: a new public id and authentication time (False if it ended)."""
+        result = db.session.execute(
+            update(cls)
+            .where(cls.id == session_id, cls.revoked_at.is_(None))
+            .values(public_id=public_id, authenticated_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
 
     @classmethod
     def record_activity(cls, session_id: int, at: datetime, idle_expires_at: datetime, not_after: datetime) -> bool:

@@ -3,7 +3,7 @@
 import contextlib
 import json
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
@@ -11,9 +11,8 @@ from flask import current_app
 from app.accounts.models import Account, User
 from app.audit import services as audit
 from app.audit.tags import EventTag
-from app.cache import Invalidation, cache
+from app.cache import after_commit, cache
 from app.extensions import db
-from app.invalidation.services import invalidate
 from app.sessions.codec import SessionHandle
 from app.sessions.devices import GeoLocator, RequestMeta, device_name
 from app.sessions.models import UserSession
@@ -115,7 +114,7 @@ def start_session(user: User, meta: RequestMeta, now: datetime) -> UserSession:
     policy = account_policy(user.account)
     absolute = now + timedelta(minutes=policy.absolute_minutes)
     row = UserSession(
-        public_id=secrets.token_urlsafe(PUBLIC_ID_BYTES),
+        public_id=new_public_id(),
         user_id=user.id,
         device_id=meta.device_id,
         device_name=device_name(meta.user_agent),
@@ -185,8 +184,15 @@ def _cached_state(public_id: str) -> ActiveSession | None:
     if raw is None:
         return None
     if raw == TOMBSTONE:
-        raise SessionEnded("revoked")
+        raise SessionEnded(_ended_reason(public_id))
     return ActiveSession.loads(raw)
+
+
+def _ended_reason(public_id: str) -> str:
+    """Why a tombstoned session ended, from the registry: read once per ended cookie, which is cleared next, so
+    the device can be told it was signed out elsewhere rather than that it expired."""
+    row = UserSession.by_public_id(public_id)
+    return (row.revoked_reason if row is not None else None) or "revoked"
 
 
 def _state_from_database(public_id: str) -> ActiveSession:
@@ -213,15 +219,16 @@ def _record_activity(state: ActiveSession, now: datetime, *, force: bool = False
 def end_sessions(*criteria, reason: str, now: datetime) -> list[tuple[int, str, int]]:
     """End every live session matching criteria in one statement; the one path every sign-out takes.
 
-    Returns (id, public_id, user_id) of the sessions ended; their cache entries become tombstones, durably
-    (recorded in this transaction, so no instance trusts a stale "alive" entry once the cache answers again).
+    Returns (id, public_id, user_id) of the sessions ended; their cache entries become tombstones
+    once the transaction commits.
     """
     ended = UserSession.end_where(*criteria, at=now, reason=reason)
     if ended:
         for hook in SESSION_END_HOOKS:
             hook([session_id for session_id, _, _ in ended], reason, now)
-    ttl = _cache_ttl()
-    invalidate([Invalidation(CACHE_KEY_PREFIX + public_id, TOMBSTONE, ttl) for _, public_id, _ in ended])
+    keys = [CACHE_KEY_PREFIX + public_id for _, public_id, _ in ended]
+    if keys:
+        after_commit(db.session(), lambda: _write_tombstones(keys))
     return ended
 
 
@@ -234,13 +241,33 @@ def _end_ids(ids: list[int], reason: str, now: datetime, *, tag: EventTag, ip: s
 
 def forget_cached(public_ids: list[str]) -> None:
     """Drop these sessions from the cache once the transaction commits; the next request reads the database."""
-    invalidate([Invalidation(CACHE_KEY_PREFIX + public_id) for public_id in public_ids])
+    keys = [CACHE_KEY_PREFIX + public_id for public_id in public_ids]
+    if keys:
+        after_commit(db.session(), lambda: [cache().delete(key) for key in keys])
 
 
-def mark_reauthenticated(state: ActiveSession, now: datetime) -> None:
-    """The user proved their password again on this device (freshness for sensitive actions)."""
-    UserSession.mark_authenticated(state.id, now)
-    forget_cached([state.public_id])
+def mark_reauthenticated(state: ActiveSession, now: datetime) -> ActiveSession:
+    """The user proved their password again on this device (freshness for sensitive actions, OIDC prompt=login and
+    max_age). OWASP Session Management: a new session id on every privilege change, as on sign-in: the row gets a new
+    public id (grants keep pointing at the row), and the old id's cache entry becomes a tombstone once this commits,
+    so the old cookie is refused by every instance. Returns the state to set the new cookie from; raises SessionEnded
+    when the session ended meanwhile."""
+    public_id = new_public_id()
+    if not UserSession.reauthenticated(state.id, public_id, now):
+        raise SessionEnded("revoked")
+    keys = [CACHE_KEY_PREFIX + state.public_id]
+    after_commit(db.session(), lambda: _write_tombstones(keys))
+    return replace(state, public_id=public_id, authenticated_at=now)
+
+
+def new_public_id() -> str:
+    return secrets.token_urlsafe(PUBLIC_ID_BYTES)
+
+
+def _write_tombstones(keys: list[str]) -> None:
+    store, ttl = cache(), _cache_ttl()
+    for key in keys:
+        store.set(key, TOMBSTONE, ttl)
 
 
 def _cache_ttl() -> int:

@@ -112,9 +112,7 @@ def write_session_cookie(response: Response) -> Response:
 
 def establish_session(response: Response, state: sessions.ActiveSession, device_id: str) -> None:
     """After a successful sign-in: a new cookie, a new CSRF token, the device cookie kept."""
-    session.pop("csrf_token", None)  # rotate CSRF with the session (STYLE rule 4)
-    g.cookie_action = None
-    _set_portal_cookie(response, state, state.authenticated_at)
+    renew_session(response, state)
     if request.cookies.get(current_app.config["DEVICE_COOKIE_NAME"]) != device_id:
         response.set_cookie(
             current_app.config["DEVICE_COOKIE_NAME"],
@@ -122,6 +120,14 @@ def establish_session(response: Response, state: sessions.ActiveSession, device_
             max_age=DEVICE_COOKIE_MAX_AGE_SECONDS,
             **_cookie_flags(),
         )
+
+
+def renew_session(response: Response, state: sessions.ActiveSession) -> None:
+    """A session id issued (sign-in) or renewed (re-authentication): its cookie, and a new CSRF token with it."""
+    session.pop("csrf_token", None)  # rotate CSRF with the session (STYLE rule 4)
+    g.current_session = state
+    g.cookie_action = None
+    _set_portal_cookie(response, state, state.authenticated_at)
 
 
 def _set_portal_cookie(response: Response, state: sessions.ActiveSession, now: datetime) -> None:
