@@ -11,8 +11,9 @@ from flask import current_app
 from app.accounts.models import Account, User
 from app.audit import services as audit
 from app.audit.tags import EventTag
-from app.cache import after_commit, cache
+from app.cache import Invalidation, cache
 from app.extensions import db
+from app.invalidation.services import invalidate
 from app.sessions.codec import SessionHandle
 from app.sessions.devices import GeoLocator, RequestMeta, device_name
 from app.sessions.models import UserSession
@@ -219,16 +220,15 @@ def _record_activity(state: ActiveSession, now: datetime, *, force: bool = False
 def end_sessions(*criteria, reason: str, now: datetime) -> list[tuple[int, str, int]]:
     """End every live session matching criteria in one statement; the one path every sign-out takes.
 
-    Returns (id, public_id, user_id) of the sessions ended; their cache entries become tombstones
-    once the transaction commits.
+    Returns (id, public_id, user_id) of the sessions ended; their cache entries become tombstones, durably
+    (recorded in this transaction, so no instance trusts a stale "alive" entry once the cache answers again).
     """
     ended = UserSession.end_where(*criteria, at=now, reason=reason)
     if ended:
         for hook in SESSION_END_HOOKS:
             hook([session_id for session_id, _, _ in ended], reason, now)
-    keys = [CACHE_KEY_PREFIX + public_id for _, public_id, _ in ended]
-    if keys:
-        after_commit(db.session(), lambda: _write_tombstones(keys))
+    ttl = _cache_ttl()
+    invalidate([Invalidation(CACHE_KEY_PREFIX + public_id, TOMBSTONE, ttl) for _, public_id, _ in ended])
     return ended
 
 
@@ -241,9 +241,7 @@ def _end_ids(ids: list[int], reason: str, now: datetime, *, tag: EventTag, ip: s
 
 def forget_cached(public_ids: list[str]) -> None:
     """Drop these sessions from the cache once the transaction commits; the next request reads the database."""
-    keys = [CACHE_KEY_PREFIX + public_id for public_id in public_ids]
-    if keys:
-        after_commit(db.session(), lambda: [cache().delete(key) for key in keys])
+    invalidate([Invalidation(CACHE_KEY_PREFIX + public_id) for public_id in public_ids])
 
 
 def mark_reauthenticated(state: ActiveSession, now: datetime) -> ActiveSession:
@@ -255,19 +253,12 @@ def mark_reauthenticated(state: ActiveSession, now: datetime) -> ActiveSession:
     public_id = new_public_id()
     if not UserSession.reauthenticated(state.id, public_id, now):
         raise SessionEnded("revoked")
-    keys = [CACHE_KEY_PREFIX + state.public_id]
-    after_commit(db.session(), lambda: _write_tombstones(keys))
+    invalidate([Invalidation(CACHE_KEY_PREFIX + state.public_id, TOMBSTONE, _cache_ttl())])
     return replace(state, public_id=public_id, authenticated_at=now)
 
 
 def new_public_id() -> str:
     return secrets.token_urlsafe(PUBLIC_ID_BYTES)
-
-
-def _write_tombstones(keys: list[str]) -> None:
-    store, ttl = cache(), _cache_ttl()
-    for key in keys:
-        store.set(key, TOMBSTONE, ttl)
 
 
 def _cache_ttl() -> int:
