@@ -1,6 +1,5 @@
 """The two questions client apps ask the portal: does my grant still stand, should this device sign in again?"""
 
-import re
 from datetime import datetime
 
 from flask import current_app
@@ -11,12 +10,11 @@ from app.oauth import grants, tokens, verify_cache
 from app.oauth.claims import subject
 from app.oauth.clients import ClientIdentity
 from app.oauth.models import OAuthGrant
+from app.security import identifiers
 from app.sessions.models import UserSession
 
 UNKNOWN = {"active": False, "reason": "unknown"}
 EXPIRED = {"active": False, "reason": "expired"}
-DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-GRANT_TOKEN_PATTERN = re.compile(r"^ghg_[A-Za-z0-9_-]{20,100}$")
 
 
 class BadRequest(ValueError):
@@ -27,7 +25,7 @@ def verify_grant(client: ClientIdentity, grant_token, now: datetime) -> dict:
     """DESIGN §6: another client's grant, a garbage token and an unknown one all read "unknown"."""
     if not isinstance(grant_token, str) or len(grant_token) > 200:
         raise BadRequest('"grant" must be a grant token string.')
-    if not GRANT_TOKEN_PATTERN.match(grant_token):
+    if not identifiers.is_grant_token(grant_token):
         return UNKNOWN
     token_hash = tokens.digest(grant_token)
     answer = verify_cache.get(token_hash) or _verify_from_database(token_hash, now)
@@ -75,7 +73,7 @@ def public_answer(answer: dict) -> dict:
 def check_device(client: ClientIdentity, device_id, now: datetime) -> bool:
     """True when this device's last grant for this client was revoked and its user has signed in to the portal
     since (on a live session): the app may then try a silent prompt=none authorization."""
-    if not isinstance(device_id, str) or not DEVICE_ID_PATTERN.match(device_id):
+    if not identifiers.is_device_id(device_id):
         raise BadRequest('"device_id" must be 1 to 128 URL-safe characters.')
     last = db.session.scalar(
         select(OAuthGrant)

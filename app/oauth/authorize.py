@@ -10,15 +10,16 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.oauth import grants, tokens
+from app.oauth.clients import find as find_client
 from app.oauth.clients import is_loopback
 from app.oauth.models import AuthorizationCode, OAuthClient, OAuthGrant
 from app.oauth.scopes import SCOPES
+from app.security import identifiers
 from app.sessions.models import UserSession
 from app.sessions.services import ActiveSession
 
 # RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is 43 characters.
 CODE_CHALLENGE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")
-DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 MAX_STATE_LENGTH = 2048
 MAX_NONCE_LENGTH = 512
 SINGLE_VALUED = ("client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
@@ -66,7 +67,7 @@ def parse(args) -> AuthorizationRequest:
     for name in SINGLE_VALUED:
         if len(args.getlist(name)) > 1 and name in ("client_id", "redirect_uri"):
             raise ErrorPage(f"The parameter {name} was sent more than once.")
-    client = OAuthClient.by_client_id(args.get("client_id", ""))
+    client = find_client(args.get("client_id"))
     if client is None or client.disabled_at is not None:
         raise ErrorPage("This application is not registered, or has been disabled.")
     redirect_uri = args.get("redirect_uri")
@@ -115,10 +116,10 @@ def _parse_rest(args, client: OAuthClient, redirect_uri: str, state: str | None)
     if not prompt <= PROMPTS or ("none" in prompt and len(prompt) > 1):
         fail("invalid_request", "prompt must be none, login or consent (none alone).")
     nonce = args.get("nonce")
-    if nonce is not None and len(nonce) > MAX_NONCE_LENGTH:
-        fail("invalid_request", "nonce is too long.")
+    if nonce is not None and (len(nonce) > MAX_NONCE_LENGTH or not identifiers.is_printable(nonce)):
+        fail("invalid_request", "nonce must be at most 512 characters, without control characters.")
     device_id = args.get("device_id") or None
-    if device_id is not None and not DEVICE_ID_PATTERN.match(device_id):
+    if device_id is not None and not identifiers.is_device_id(device_id):
         fail("invalid_request", "device_id must be 1 to 128 URL-safe characters.")
     return AuthorizationRequest(client, redirect_uri, scope, state, nonce, challenge, prompt,
                                 _max_age(args.get("max_age"), fail), device_id)  # fmt: skip

@@ -80,7 +80,7 @@ def list_clients() -> None:
 @clients_cli.command("disable")
 @click.argument("client_id")
 def disable_client(client_id: str) -> None:
-    client = OAuthClient.by_client_id(client_id)
+    client = clients.find(client_id)
     if client is None:
         raise click.ClickException(f"no client {client_id!r}")
     clients.disable(client, now())

@@ -17,6 +17,7 @@ from app.oauth import tokens
 from app.oauth.errors import ClientError, OAuthError, invalid_client
 from app.oauth.models import OAuthClient
 from app.oauth.scopes import SCOPES
+from app.security import identifiers
 
 GRANT_CODE = "authorization_code"
 GRANT_REFRESH = "refresh_token"
@@ -110,6 +111,11 @@ def register_client(
     return Registered(client, secret)
 
 
+def find(client_id: object) -> OAuthClient | None:
+    """The one lookup by client id: a malformed id (DESIGN §8) is never sent to the database and reads as unknown."""
+    return OAuthClient.by_client_id(client_id) if identifiers.is_client_id(client_id) else None
+
+
 def authenticate(authorization: str | None, form) -> OAuthClient:
     """RFC 6749 §2.3: exactly one method; public clients present their id and no secret."""
     basic = basic_credentials(authorization)
@@ -117,7 +123,7 @@ def authenticate(authorization: str | None, form) -> OAuthClient:
     if basic and (posted_secret is not None or (posted_id and posted_id != basic[0])):
         raise OAuthError("invalid_request", "Use one client authentication method.")
     client_id, secret = basic or (posted_id, posted_secret)
-    client = OAuthClient.by_client_id(client_id) if client_id else None
+    client = find(client_id)
     if client is None or client.disabled_at is not None:
         raise invalid_client()
     if client.is_public:
@@ -158,7 +164,7 @@ def authenticate_internal(credentials: tuple[str, str] | None) -> ClientIdentity
 
 
 def _identity(client_id: str) -> ClientIdentity | None:
-    if not client_id or len(client_id) > 64:
+    if not identifiers.is_client_id(client_id):  # before it names a cache key or reaches a query (DESIGN §8)
         return None
     raw = cache().get(CLIENT_CACHE_PREFIX + client_id)
     if raw is not None:

@@ -10,6 +10,7 @@ from app.audit import services as audit
 from app.audit.tags import EventTag
 from app.extensions import db
 from app.oauth import grants
+from app.oauth.clients import find as find_client
 from app.oauth.models import OAuthClient, OAuthGrant
 
 
@@ -76,7 +77,7 @@ def disconnect_grant(user_id: int, public_id: str, now: datetime) -> str:
 
 def disconnect_app(user_id: int, client_id: str, now: datetime) -> tuple[str, int]:
     """End an app's access from every device; return its name and how many grants ended."""
-    client = OAuthClient.by_client_id(client_id)
+    client = find_client(client_id)
     if client is None:
         raise UnknownApp(client_id)
     ended = grants.revoke_grants(

@@ -5,7 +5,7 @@ from datetime import datetime
 from urllib.parse import urlencode, urlsplit
 
 from app.oauth import claims, keys
-from app.oauth.models import OAuthClient
+from app.oauth.clients import find as find_client
 from app.sessions.services import ActiveSession
 
 
@@ -21,7 +21,7 @@ def plan(id_token_hint: str | None, redirect_uri: str | None, state: str | None,
     """A valid hint of ours, naming the signed-in user, plus a registered post-logout URI: sign out and
     go back. Anything less (missing or altered hint, unregistered URI): ask the user first (catalogue #22)."""
     hint = _hint(id_token_hint, now)
-    client = OAuthClient.by_client_id(hint.get("aud", "")) if hint else None
+    client = find_client(hint.get("aud")) if hint else None
     if client is None or client.disabled_at is not None:
         return LogoutPlan(sign_out=False, redirect_to=None)
     same_user = session is None or hint.get("sub") == claims.subject(session.user_id)

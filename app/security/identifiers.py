@@ -1,0 +1,43 @@
+"""The shapes of the identifiers requests carry (DESIGN §8), checked at the edge before any reaches a query.
+
+A malformed identifier (a NUL byte, which PostgreSQL refuses outright, control characters, non-ASCII text, or
+anything longer than its column) is answered exactly as an unknown one: the callers treat False as "not found".
+`fullmatch`, not `match` with `$`, which would let a trailing newline through.
+"""
+
+import re
+
+# RFC 6749 §2.2 leaves client ids to the server; ours are "gh_" + base64url, and the column holds 64.
+CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}")
+# Portal session and grant public ids: base64url of 32 random bytes (43 characters); the columns hold 64.
+PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# A client app's device cookie value, passed to /oauth/authorize and /internal/devices/check (column: 128).
+DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+# The grant token a client app holds (app/oauth/tokens.py: "ghg_" + base64url of 32 random bytes).
+GRANT_TOKEN = re.compile(r"ghg_[A-Za-z0-9_-]{20,100}")
+
+
+def _shaped(pattern: re.Pattern, value: object) -> bool:
+    return isinstance(value, str) and pattern.fullmatch(value) is not None
+
+
+def is_client_id(value: object) -> bool:
+    return _shaped(CLIENT_ID, value)
+
+
+def is_public_id(value: object) -> bool:
+    return _shaped(PUBLIC_ID, value)
+
+
+def is_device_id(value: object) -> bool:
+    return _shaped(DEVICE_ID, value)
+
+
+def is_grant_token(value: object) -> bool:
+    return _shaped(GRANT_TOKEN, value)
+
+
+def is_printable(value: str) -> bool:
+    """Free text we store or echo (a nonce, a state): no control characters (C0, DEL, C1), which a log line or
+    PostgreSQL (NUL) would choke on."""
+    return not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value)
