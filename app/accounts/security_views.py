@@ -6,13 +6,15 @@ from app.accounts import security
 from app.accounts.forms import PolicyForm
 from app.clock import now
 from app.extensions import db
+from app.security import json_bodies
 from app.sessions import revocation
+from app.sessions.policy import SessionPolicy
+from app.sessions.services import policy_settings
 from app.web.auth import current_user, forget_session, json_api, owner_required
 from app.web.htmx import is_htmx
+from app.web.templating import minutes_in_words
 
 bp = Blueprint("security", __name__)
-
-SIGNED_OUT_PAUSE_SECONDS = 8
 
 
 def _context(form: PolicyForm | None = None, notice: str | None = None) -> dict:
@@ -53,7 +55,9 @@ def save_policy():
                 getattr(form, field).errors.append(message)
         else:
             db.session.commit()
-            notice = "Saved." + (f" Applied to {recomputed} signed-in session(s)." if form.apply_now.data else "")
+            notice = _saved_notice(form) + (
+                f" Applied to {recomputed} signed-in session(s)." if form.apply_now.data else ""
+            )
     status = 422 if form.errors else 200
     shown = form if form.errors else None  # after a save, show what is stored, not what was posted
     if is_htmx():
@@ -62,6 +66,21 @@ def save_policy():
         flash(notice, "success")
         return redirect(url_for("security.page"), 303)
     return render_template("security/index.html", **_context(form)), status
+
+
+def _saved_notice(form: PolicyForm) -> str:
+    """Says what was stored: without JavaScript, minutes typed beside Strict or Standard are not kept (issue 9 #15)."""
+    typed = form.custom_minutes()
+    preset = policy_settings().presets().get(form.preset.data)
+    saved = preset or SessionPolicy(*typed)
+    label = next(choice.label for choice in form.preset.choices if choice.value == form.preset.data)
+    notice = (
+        f"Saved {label}: signs out after {minutes_in_words(saved.idle_minutes)} idle, "
+        f"{minutes_in_words(saved.absolute_minutes)} at most."
+    )
+    if preset and typed != (preset.idle_minutes, preset.absolute_minutes) and any(typed):
+        notice += " The minutes entered for Custom were not saved; choose Custom to use them."
+    return notice
 
 
 # The confirmation page (GET, and so HEAD) only reads; POST alone acts (DESIGN §8).
@@ -83,7 +102,7 @@ def revoke(scope: str):
     db.session.commit()
     if scope == revocation.SCOPE_ALL:
         forget_session()
-        return render_template("security/signed_out.html", count=count, pause=SIGNED_OUT_PAUSE_SECONDS)
+        return render_template("security/signed_out.html", count=count)
     flash(f"Signed out {count} session{'s' if count != 1 else ''}. Only this device stays signed in.", "success")
     return redirect(url_for("security.page"), 303)
 
@@ -135,10 +154,10 @@ def api_revoke():
 def _json_object() -> dict:
     if not request.is_json:
         abort(415)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        abort(400, description="The body must be a JSON object.")
-    return body
+    try:
+        return json_bodies.object_from(request.get_data(cache=False))
+    except json_bodies.InvalidJSON as exc:
+        abort(400, description=str(exc))
 
 
 def _invalid(errors: dict[str, str]):

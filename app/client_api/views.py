@@ -1,7 +1,5 @@
 """Internal endpoints for client apps: JSON in and out, HTTP Basic client authentication, rate-limited."""
 
-import json
-
 from flask import Blueprint, abort, current_app, jsonify, request
 
 from app.client_api import services
@@ -9,6 +7,7 @@ from app.clock import now
 from app.extensions import csrf
 from app.oauth import clients
 from app.oauth.errors import OAuthError
+from app.security import json_bodies
 from app.security.origin import cross_site_allowed
 from app.security.ratelimit import internal_client_key, retry_after
 from app.web.auth import json_api
@@ -47,12 +46,9 @@ def _json_object() -> dict:
     if length > MAX_BODY_BYTES:
         abort(413)
     try:
-        body = json.loads(request.environ["wsgi.input"].read(length))
-    except ValueError:  # malformed JSON or not UTF-8
-        body = None
-    if not isinstance(body, dict):
-        raise OAuthError("invalid_request", "The body must be a JSON object.")
-    return body
+        return json_bodies.object_from(request.environ["wsgi.input"].read(length))
+    except json_bodies.InvalidJSON as exc:
+        raise OAuthError("invalid_request", str(exc)) from exc
 
 
 def _answer(handler):
