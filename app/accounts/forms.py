@@ -4,7 +4,7 @@ from wtforms import BooleanField, EmailField, HiddenField, PasswordField, RadioF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
-from app.security.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from app.security.passwords import MAX_PASSWORD_LENGTH
 from app.sessions.policy import PRESET_CUSTOM, PRESET_STANDARD, PRESET_STRICT
 from app.web.forms import PageForm, no_null_bytes
 
@@ -24,14 +24,8 @@ class ReauthenticateForm(PageForm):
 
 class PasswordChangeForm(PageForm):
     current_password = PasswordField("Current password", validators=PASSWORD_FIELD)
-    new_password = PasswordField(
-        "New password",
-        validators=[
-            DataRequired(),
-            Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH, message="Use at least %(min)d characters."),
-            no_null_bytes,
-        ],
-    )
+    # Its rule (length, common and breached passwords) is the service's, the same for every way a password is set.
+    new_password = PasswordField("New password", validators=PASSWORD_FIELD)
     confirm_password = PasswordField(
         "Repeat the new password", validators=[DataRequired(), EqualTo("new_password", "The two entries differ.")]
     )

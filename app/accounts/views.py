@@ -7,6 +7,7 @@ from app.accounts.errors import AccountDisabled, AccountError, InvalidCredential
 from app.accounts.forms import LoginForm, PasswordChangeForm, ReauthenticateForm
 from app.clock import now
 from app.extensions import db
+from app.security import password_policy
 from app.security.redirects import safe_next
 from app.sessions.services import ActiveSession, SessionEnded
 from app.web.auth import (
@@ -127,7 +128,8 @@ def password():
         if not form.errors:
             flash(f"Password changed. {_signed_out_sentence(ended)}", "success")
             return redirect(url_for("accounts.password"), 303)
-    page = render_template("accounts/password.html", form=form, user=current_user())
+    hint = password_policy.hint(has_second_factor=False)  # as services.check_new_password: no second factor yet
+    page = render_template("accounts/password.html", form=form, user=current_user(), password_hint=hint)
     return page, _form_status(form, headers), headers
 
 

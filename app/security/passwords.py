@@ -1,4 +1,6 @@
-"""Password hashing with argon2id (argon2-cffi)."""
+"""Password hashing with argon2id (argon2-cffi), of the NFKC form of what was typed."""
+
+import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -6,9 +8,8 @@ from flask import current_app
 
 HASHER_EXTENSION_KEY = "gatehouse.password_hasher"
 DUMMY_HASH_EXTENSION_KEY = "gatehouse.dummy_password_hash"
-# Longer inputs only cost CPU; nobody types a 1 kB password.
+# Longer inputs only cost CPU; nobody types a 1 kB password (NIST SP 800-63B-4 asks for at least 64).
 MAX_PASSWORD_LENGTH = 1024
-MIN_PASSWORD_LENGTH = 10
 
 
 def build_hasher(config: dict) -> PasswordHasher:
@@ -30,11 +31,25 @@ def _hasher() -> PasswordHasher:
     return current_app.extensions[HASHER_EXTENSION_KEY]
 
 
+def normalize(password: str) -> str:
+    """NIST SP 800-63B-4 §3.1.1.2: Unicode passwords are NFKC-normalized before hashing, so that the same password
+    typed on another keyboard or system (composed or decomposed accents, full-width forms) is the same password."""
+    return unicodedata.normalize("NFKC", password)
+
+
 def hash_password(password: str) -> str:
-    return _hasher().hash(password)
+    return _hasher().hash(normalize(password))
 
 
 def verify_password(password_hash: str, password: str) -> bool:
+    normalized = normalize(password)
+    if _verify(password_hash, normalized):
+        return True
+    # Hashes made before normalization was introduced are of the text as typed.
+    return normalized != password and _verify(password_hash, password)
+
+
+def _verify(password_hash: str, password: str) -> bool:
     try:
         return _hasher().verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):

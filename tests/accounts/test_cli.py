@@ -6,6 +6,7 @@ import pytest
 
 from app.accounts.models import Account, User
 from app.extensions import db
+from app.security import password_policy
 from app.security.passwords import verify_password
 
 
@@ -51,7 +52,8 @@ USER_ARGS = ["users", "create", "--account", "Acme", "--email", "b@acme.test", "
     [
         (["accounts", "create", "--name", ""], None, "account name must be"),
         ([*USER_ARGS, "--role", "admin", "--password-stdin"], "long enough pw\n", "role must be one of"),
-        ([*USER_ARGS, "--role", "owner", "--password-stdin"], "short\n", "password must be at least"),
+        ([*USER_ARGS, "--role", "owner", "--password-stdin"], "fourteen chars\n", "Use at least 15 characters"),
+        ([*USER_ARGS, "--role", "owner", "--password-stdin"], "1q2w3e4r5t6y7u8i9o0p\n", "list of common passwords"),
         ([*USER_ARGS, "--role", "owner"], "long enough pw\n", "pass --password-stdin"),
         (
             [
@@ -103,8 +105,8 @@ def test_duplicates_are_refused(app, cli):
     cli("accounts", "create", "--name", "Acme")
     assert cli("accounts", "create", "--name", "Acme").exit_code == 1
     ok = [*USER_ARGS, "--role", "member", "--password-stdin"]
-    assert cli(*ok, stdin="long enough pw\n").exit_code == 0
-    again = cli(*ok, stdin="long enough pw\n")
+    assert cli(*ok, stdin="a long enough secret\n").exit_code == 0
+    again = cli(*ok, stdin="a long enough secret\n")
     assert again.exit_code == 1 and "already exists" in again.output
 
 
@@ -114,6 +116,8 @@ def test_demo_loads_once_and_saves_the_credentials(app, cli, tmp_path):
     assert first.exit_code == 0
     loaded = json.loads(first.output)
     assert [u["role"] for u in loaded["users"]] == ["owner", "member"]
+    with app.app_context():  # the demo's passwords follow the rule every password follows
+        assert [password_policy.problem(u["password"], has_second_factor=False) for u in loaded["users"]] == [None] * 2
     assert loaded["client"]["client_secret"].startswith("ghs_")
     assert loaded["client"]["redirect_uris"] == ["http://localhost:5001/auth/callback"]
     saved = json.loads((tmp_path / "demo-credentials.json").read_text())

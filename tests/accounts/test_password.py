@@ -55,7 +55,7 @@ def test_new_password_rules_keep_the_form(app, owner):
     me = app.test_client()
     Auth(me).login()
     short = change(me, new="short")
-    assert short.status_code == 400 and "Use at least 10 characters." in short.text
+    assert short.status_code == 400 and "Use at least 15 characters (this one has 5)." in short.text
     mismatch = change(me, confirm="something else entirely")
     assert "The two entries differ." in mismatch.text
     same = change(me, new=PASSWORD)
