@@ -5,11 +5,13 @@ whichever process made the revocation and even if it is gone right after its com
 import signal
 
 import pytest
+import redis
 from sqlalchemy import func, select
 
-from app.cache import OUTBOX_RECHECK_SECONDS
+from app.cache import OUTBOX_RECHECK_SECONDS, Invalidation, cache
 from app.extensions import db
 from app.invalidation.models import CacheInvalidation
+from app.invalidation.services import REPLAY_BATCH_SIZE, invalidate, replay_pending
 from app.oauth.clients import register_client
 from app.sessions.services import CACHE_KEY_PREFIX, TOMBSTONE
 from tests.client_api.test_internal_endpoints import verify
@@ -152,6 +154,24 @@ def test_a_revocation_made_while_redis_is_dead_is_delivered_to_the_restarted_red
     private_redis.start()
     assert thief.refused()
     assert outbox(app) == []
+
+
+def test_a_long_outage_is_replayed_in_batches_in_the_order_it_happened(app, private_redis):
+    tombstones = [Invalidation(f"t:{n}", b"ended", 60) for n in range(2 * REPLAY_BATCH_SIZE + 1)]
+    changes = [*tombstones, Invalidation("t:0")]  # t:0 is dropped after its tombstone was written
+    private_redis.signal(signal.SIGSTOP)
+    with app.app_context():
+        invalidate(changes)
+        db.session.commit()
+    private_redis.signal(signal.SIGCONT)
+    assert len(outbox(app)) == len(changes)
+    with app.app_context():
+        assert replay_pending(cache()) is True
+    assert outbox(app) == []
+    stored = redis.Redis.from_url(private_redis.url)
+    prefix = app.config["CACHE_KEY_PREFIX"]
+    assert stored.get(prefix + "t:0") is None
+    assert stored.get(prefix + f"t:{2 * REPLAY_BATCH_SIZE}") == b"ended"
 
 
 def test_an_unshared_cache_needs_no_outbox(make_app, owner):
