@@ -25,6 +25,9 @@ MAX_NONCE_LENGTH = 512
 SINGLE_VALUED = ("client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
                  "code_challenge_method", "prompt", "max_age", "device_id")  # fmt: skip
 PROMPTS = {"none", "login", "consent"}
+# RFC 3986 §3.2.3 port, as a browser would send it back: ASCII digits, no sign, no leading zero, 1 to 65535.
+LOOPBACK_PORT = re.compile(r"[1-9][0-9]{0,4}")
+MAX_PORT = 65535
 
 
 class ErrorPage(Exception):
@@ -80,19 +83,26 @@ def parse(args) -> AuthorizationRequest:
 
 
 def redirect_uri_registered(client: OAuthClient, uri: str) -> bool:
-    """Exact string match; a loopback registration also matches any port (RFC 8252 §7.3)."""
+    """Exact string match (RFC 9700 §4.1.3): no case, encoding, userinfo or fragment leniency. The one exception,
+    RFC 8252 §7.3: a native (public) client registered with a loopback IP literal and no port may use any port."""
     if uri in client.redirect_uris:
         return True
-    given = urlsplit(uri)
-    if given.scheme != "http" or not is_loopback(given.hostname) or given.hostname == "localhost":
+    return client.is_public and any(_same_but_the_port(registered, uri) for registered in client.redirect_uris)
+
+
+def _same_but_the_port(registered: str, uri: str) -> bool:
+    """`uri` is `registered` with ":<port>" inserted after the host, and nothing else differs: compared as strings,
+    so that no parser's reading of "@", "\\", "#" or an odd port can make another host or path match."""
+    parts = urlsplit(registered)
+    if parts.scheme != "http" or parts.port is not None or parts.hostname == "localhost":
         return False
-    for registered in client.redirect_uris:
-        parts = urlsplit(registered)
-        same_apart_from_port = (parts.scheme, parts.hostname, parts.path, parts.query) == (
-            given.scheme, given.hostname, given.path, given.query)  # fmt: skip
-        if parts.port is None and same_apart_from_port:
-            return True
-    return False
+    if not is_loopback(parts.hostname) or "@" in parts.netloc:
+        return False
+    origin = f"http://{parts.netloc}"
+    if not (registered.startswith(origin) and uri.startswith(origin + ":")):
+        return False
+    port = LOOPBACK_PORT.match(uri, len(origin) + 1)
+    return port is not None and int(port.group()) <= MAX_PORT and uri[port.end() :] == registered[len(origin) :]
 
 
 def _parse_rest(args, client: OAuthClient, redirect_uri: str, state: str | None) -> AuthorizationRequest:

@@ -51,7 +51,7 @@ def test_registered_redirect_uris_work(app, owner, make_client, redirect_uri):
 
 
 def test_loopback_clients_may_use_any_port_but_localhost_is_not_127(app, owner, make_client):
-    flow = Flow(app, make_client(["http://127.0.0.1/cb"], first_party=True)).sign_in()
+    flow = Flow(app, make_client(["http://127.0.0.1/cb"], public=True, first_party=True)).sign_in()
     assert flow.authorize(pkce()[1], redirect_uri="http://127.0.0.1:53111/cb").status_code == 302
     assert flow.authorize(pkce()[1], redirect_uri="http://localhost:53111/cb").status_code == 400
 
