@@ -37,7 +37,8 @@
     const target = event.detail.target && event.detail.target.isConnected
       ? event.detail.target
       : document.getElementById(event.detail.target.id);
-    const heading = target && target.querySelector("[data-focus-after-swap]");
+    // A failed save lands on its error summary; a good one on the region's heading.
+    const heading = target && (target.querySelector("[data-error-summary]") || target.querySelector("[data-focus-after-swap]"));
     if (heading) heading.focus();
     syncPolicyForms();
   });
@@ -56,10 +57,35 @@
       }
     });
   }
+  // Errors from a failed Custom save say nothing about Strict or Standard: choosing one of them clears them.
+  function clearStaleErrors(form) {
+    form.querySelectorAll(".field--invalid").forEach(function (field) {
+      field.classList.remove("field--invalid");
+      const input = field.querySelector("[aria-invalid]");
+      const error = field.querySelector(".field__error");
+      if (input) {
+        input.removeAttribute("aria-invalid");
+        const described = (input.getAttribute("aria-describedby") || "").split(" ")
+          .filter(function (id) { return id && (!error || id !== error.id); });
+        if (described.length) input.setAttribute("aria-describedby", described.join(" "));
+        else input.removeAttribute("aria-describedby");
+      }
+      if (error) error.remove();
+    });
+    const summary = form.closest("section") && form.closest("section").querySelector("[data-error-summary]");
+    if (summary) summary.remove();
+  }
   document.addEventListener("change", function (event) {
-    if (event.target.name === "preset") syncPolicyForms();
+    if (event.target.name !== "preset") return;
+    syncPolicyForms();
+    if (event.target.value !== "custom") clearStaleErrors(event.target.form);
   });
   syncPolicyForms();
+
+  // After a failed full-page form (error summary) or on the "everyone is signed out" page: start there, for
+  // browsers that did not honour autofocus on a non-control.
+  const focusFirst = document.querySelector("[data-error-summary], [data-focus-on-load]");
+  if (focusFirst && (document.activeElement === document.body || document.activeElement === null)) focusFirst.focus();
 
   // --- Expiry banner: from 5 minutes before the nearer expiry; polling is not activity. ---
   const banner = document.getElementById("expiry-banner");

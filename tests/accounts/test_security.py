@@ -57,8 +57,9 @@ def test_members_get_403_from_the_page_and_the_api(app, owner):
 def test_page_shows_presets_bounds_and_people(app, owner):
     Auth(app.test_client()).login(email=MEMBER_EMAIL)
     page = owner_client(app).get("/account/security").text
-    assert "Signs out after 15 min idle, 8 h at most" in page
-    assert "Signs out after 30 min idle, 12 h at most (the default)" in page
+    assert "Signs out after 15 min idle, 8 hours at most" in page
+    assert "Signs out after 30 min idle, 12 hours at most (the default)" in page
+    assert "Your own limits: up to 1 day idle and up to 30 days in all" in page
     assert "Applies to sessions started after you save." in page
     assert "Also apply to sessions already signed in" in page
     assert 'Ada Lovelace <span class="muted">(you)</span>' in page
@@ -85,7 +86,7 @@ def test_saving_a_preset(app, owner, fields, stored):
     client = owner_client(app)
     response = save(client, **fields)
     assert response.status_code == 303
-    assert "Saved." in client.get("/account/security").text
+    assert "Saved " in client.get("/account/security").text
     assert account_values(app, owner.account_id) == stored
 
 
@@ -116,7 +117,7 @@ def test_htmx_save_returns_the_card(app, owner):
     response = client.post("/account/security/policy", data=data, headers={"HX-Request": "true"})
     assert response.status_code == 200
     assert response.text.lstrip().startswith('<section class="card" id="policy-card"')
-    assert "Saved." in response.text
+    assert "Saved Strict: signs out after 15 min idle, 8 hours at most." in response.text
 
 
 def test_policy_applies_to_new_sign_ins_only_unless_asked(app, owner, clock):
@@ -257,7 +258,8 @@ def test_revoke_all_page_flow_shows_the_count_then_goes_to_login(app, owner):
     done = client.post("/account/security/revoke/all", data={"csrf_token": csrf_token_from(confirm.text)})
     assert done.status_code == 200
     assert "Signed out 2 sessions, including yours." in done.text
-    assert 'http-equiv="refresh" content="8;url=/login"' in done.text
+    assert 'http-equiv="refresh"' not in done.text  # WCAG 2.2.1: no timed redirect, a link instead
+    assert '<a class="button button--primary" href="/login">Sign in again</a>' in done.text
     assert client.get("/").status_code == 302
 
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from playwright.sync_api import BrowserContext, Page, Response, expect
 
 from app.sessions.devices import device_name
+from app.web.sign_out_reasons import NOTICES
 from tests import factories
 
 STATUS_PATH = "/session/status"
@@ -23,6 +24,7 @@ SAFARI_ON_IOS = (
 )
 EXPIRED = re.compile(r"/login\?reason=session_expired(&|$)")
 EXPIRED_NOTICE = "Your session expired. Please sign in again."
+ELSEWHERE, BY_OWNER = "signed_out_elsewhere", "signed_out_by_owner"
 
 
 def is_status_poll(response: Response) -> bool:
@@ -51,11 +53,11 @@ def reload(page: Page) -> None:
         page.reload()
 
 
-def expect_signed_out(page: Page) -> None:
-    """The next navigation of a device whose session was ended lands on the sign-in page with the reason."""
+def expect_signed_out(page: Page, reason: str) -> None:
+    """The next navigation of a device whose session was ended lands on the sign-in page saying why."""
     page.reload()
-    expect(page).to_have_url(EXPIRED)
-    expect(page.locator(".notice--info")).to_have_text(EXPIRED_NOTICE)
+    expect(page).to_have_url(re.compile(rf"/login\?reason={reason}(&|$)"))
+    expect(page.locator(".notice--info")).to_have_text(NOTICES[reason])
     expect(page.get_by_role("heading", name="Sign in to Gatehouse")).to_be_visible()
 
 

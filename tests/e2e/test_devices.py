@@ -7,6 +7,7 @@ from playwright.sync_api import Page, expect
 from tests import factories
 from tests.e2e.conftest import MOBILE, screenshot
 from tests.e2e.helpers import (
+    ELSEWHERE,
     FIREFOX_ON_WINDOWS,
     dialog_labels,
     expect_signed_out,
@@ -42,7 +43,7 @@ def test_three_devices_are_listed_newest_activity_first(live_server, owner, new_
     expect(rows.nth(1).locator(".device__detail")).to_have_text("Mobile Safari 17 · iOS 17.4")
     expect(rows.nth(2).locator(".device__detail")).to_have_text("Firefox 128 · Windows 10")
     last_active = rows.locator("dt:text-is('Last active') + dd")
-    expect(last_active).to_have_text(["now", "2 min ago", "4 min ago"])
+    expect(last_active).to_have_text(["just now", "2 min ago", "4 min ago"])
     # Every device but this one can be signed out from here; this one uses the header button.
     expect(rows.nth(0).get_by_role("link", name=re.compile("^Sign out"))).to_have_count(0)
     expect(page.get_by_role("link", name="Sign out Mobile Safari on iOS")).to_be_visible()
@@ -64,7 +65,8 @@ def test_sign_out_one_device_with_the_modal(live_server, owner, new_context):
     ]
     assert (
         labels["dialog-device-3"][1]
-        == "This device (127.0.0.1, active 4 min ago) will be signed out at its next request."
+        == "Firefox on Windows (127.0.0.1, last active 4 min ago) will be signed out at its next request. "
+        "Apps signed in from it are disconnected too."
     )
 
     trigger = page.get_by_role("link", name="Sign out Firefox on Windows")
@@ -94,7 +96,7 @@ def test_sign_out_one_device_with_the_modal(live_server, owner, new_context):
     assert page.evaluate("window.__noFullReload") == "still here"
     expect(page.get_by_role("heading", name="2 signed-in devices")).to_be_focused()
 
-    expect_signed_out(devices.firefox)
+    expect_signed_out(devices.firefox, ELSEWHERE)
     # The other two are untouched.
     visit(devices.safari, f"{live_server.url}/account/devices")
     expect(devices.safari).to_have_url(f"{live_server.url}/account/devices")
@@ -120,8 +122,8 @@ def test_sign_out_all_other_devices_with_a_fresh_sign_in(live_server, owner, new
     expect(page.get_by_role("link", name="Sign out all other devices")).to_have_count(0)
     assert page.evaluate("window.__noFullReload") == "still here"
 
-    expect_signed_out(devices.firefox)
-    expect_signed_out(devices.safari)
+    expect_signed_out(devices.firefox, ELSEWHERE)
+    expect_signed_out(devices.safari, ELSEWHERE)
     visit(page, f"{live_server.url}/account/devices")
     expect(page).to_have_url(f"{live_server.url}/account/devices")
 
@@ -151,7 +153,7 @@ def test_sign_out_all_other_devices_asks_for_the_password_after_ten_minutes(live
     expect(page).to_have_url(f"{live_server.url}/account/devices")
     expect(page.locator(".notice--success")).to_have_text("Signed out 1 other device.")
     expect(device_rows(page)).to_have_count(1)
-    expect_signed_out(other)
+    expect_signed_out(other, ELSEWHERE)
 
 
 def test_without_javascript_a_device_is_signed_out_through_a_confirmation_page(live_server, owner, new_context):
@@ -179,7 +181,7 @@ def test_without_javascript_a_device_is_signed_out_through_a_confirmation_page(l
     )
     expect(device_rows(page)).to_have_count(1)
     expect(page.get_by_text("Firefox on Windows", exact=True)).to_have_count(0)
-    expect_signed_out(other)
+    expect_signed_out(other, ELSEWHERE)
 
 
 def test_devices_page_fits_a_phone(live_server, owner, new_context):

@@ -90,7 +90,8 @@ def test_wrong_password_shows_the_error_by_the_password_field(live_server, owner
     expect(page.locator(".field--invalid")).to_have_count(1)
     expect(page.locator(".field--invalid").locator("#password-error")).to_be_visible()
     expect(page.get_by_label("Email")).to_have_value(factories.OWNER_EMAIL)
-    expect(password).to_be_focused()  # the email is kept, so the cursor waits in the password field
+    # The email is kept; focus starts at the error summary, whose link leads to the password field.
+    expect(page.locator("[data-error-summary]")).to_be_focused()
     assert SESSION_COOKIE not in {cookie["name"] for cookie in context.cookies()}
     screenshot(page, "login-error.png")
 

@@ -24,7 +24,7 @@ def test_disconnect_one_device_keeps_the_other(app, owner, rp):
     laptop_tokens, phone_tokens = laptop.tokens(), phone.tokens()
     sid = laptop.introspect(laptop_tokens["access_token"])["sid"]
     confirm = laptop.browser.get(f"/account/apps/grants/{sid}/disconnect")
-    assert "Disconnect Example App from this device?" in confirm.text
+    assert "Disconnect Example App from Unknown device?" in confirm.text  # the device by name, not "this device"
     response = post(laptop.browser, f"/account/apps/grants/{sid}/disconnect")
     assert response.status_code == 303
     assert "Disconnected Example App from that device." in laptop.browser.get("/account/devices").text
