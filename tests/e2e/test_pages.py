@@ -97,3 +97,14 @@ def test_consent_names_the_apps_address_and_offers_another_account(live_server, 
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Allow Photo Prints to use your Gatehouse account?")).to_be_visible()
     expect(card).to_contain_text(f"Signed in as {factories.MEMBER_EMAIL}.")
+
+
+def test_a_failed_password_change_starts_at_the_error_summary(live_server, owner, page):
+    sign_in(page, live_server.url)
+    visit(page, f"{live_server.url}/account")
+    page.get_by_label("Current password", exact=True).fill("not the password")
+    page.get_by_role("button", name="Change password").click()
+    summary = page.locator("[data-error-summary]")
+    expect(summary).to_be_focused()
+    summary.get_by_role("link").first.click()
+    expect(page.locator("[aria-invalid=true]").first).to_be_focused()
