@@ -85,7 +85,7 @@ class Instance(Process):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [str(BIN / "gunicorn"), "--no-control-socket", "--workers", "1", "--threads", "4",
-                "--bind", f"127.0.0.1:{self.port}", "wsgi:app"]  # fmt: skip
+                "--bind", f"127.0.0.1:{self.port}", "--access-logfile", "-", "wsgi:app"]  # fmt: skip
         super().__init__(name, argv, env, log_dir)
 
     def start(self) -> None:
@@ -182,12 +182,28 @@ class Cluster:
                               capture_output=True, text=True, timeout=60)  # fmt: skip
 
 
+# Every secret value the servers gave this module (cookies, codes, tokens): none may appear in their logs
+# (catalogue #32, here for real gunicorn processes and the worker; tests/log_scan.py covers the in-process apps).
+ISSUED: set[str] = set()
+TOKEN_FIELDS = ("access_token", "refresh_token", "id_token", "grant_token")
+
+
 def call(method: str, url: str, **kwargs) -> requests.Response:
     """Every request of the suite: never a 5xx, whatever a test did to Redis."""
     session = kwargs.pop("session", None) or requests
     response = session.request(method, url, timeout=TIMEOUT_SECONDS, allow_redirects=False, **kwargs)
     assert response.status_code < 500, f"{method} {url} answered {response.status_code}: {response.text[:300]}"
+    ISSUED.update(cookie.value for cookie in response.cookies if cookie.value)
+    if "code=" in response.headers.get("Location", ""):
+        ISSUED.add(query_of(response.headers["Location"])["code"])
+    if response.headers.get("Content-Type", "").startswith("application/json") and isinstance(response.json(), dict):
+        ISSUED.update(str(response.json()[field]) for field in TOKEN_FIELDS if field in response.json())
     return response
+
+
+def leaked(processes: list[Process]) -> list[str]:
+    logs = {process.name: process.log.read_text(errors="replace") for process in processes if process.log.exists()}
+    return [f"{value[:12]}… in the log of {name}" for value in ISSUED for name, text in logs.items() if value in text]
 
 
 class Browser:
@@ -256,6 +272,7 @@ def cluster(tmp_path_factory, worker_id) -> Iterator[Cluster]:
     _migrate(database_url)
     redis = PrivateRedis().start()
     built = Cluster(database_url, redis, tmp_path_factory.mktemp("scaleout"))
+    ISSUED.clear()
     try:
         built.start()
         yield built
@@ -265,6 +282,7 @@ def cluster(tmp_path_factory, worker_id) -> Iterator[Cluster]:
             redis.signal(signal.SIGCONT)
             redis.kill()
         _drop_postgres_database(database_url)
+    assert not leaked([built.a, built.b, built.worker]), leaked([built.a, built.b, built.worker])
 
 
 @pytest.fixture
