@@ -83,10 +83,10 @@ def disable_client(client_id: str) -> None:
     client = clients.find(client_id)
     if client is None:
         raise click.ClickException(f"no client {client_id!r}")
-    clients.disable(client, now())
-    audit.record(EventTag.CLIENT_DISABLE, client=client_id)
+    revoked = clients.disable(client, now())
+    audit.record(EventTag.CLIENT_DISABLE, client=client_id, revoked_grants=revoked)
     db.session.commit()
-    _emit(describe(client))
+    _emit(describe(client) | {"revoked_grants": revoked})
 
 
 @keys_cli.command("rotate")

@@ -13,9 +13,9 @@ from urllib.parse import unquote, urlsplit
 from app.cache import Invalidation, cache
 from app.extensions import db
 from app.invalidation.services import invalidate
-from app.oauth import tokens
+from app.oauth import grants, tokens
 from app.oauth.errors import ClientError, OAuthError, invalid_client
-from app.oauth.models import OAuthClient
+from app.oauth.models import OAuthClient, OAuthGrant
 from app.oauth.scopes import SCOPES
 from app.security import identifiers
 
@@ -183,8 +183,12 @@ def _parsed_identity(raw: bytes) -> ClientIdentity:
     return ClientIdentity(**json.loads(raw))
 
 
-def disable(client: OAuthClient, now: datetime) -> None:
-    """A disabled client is refused everywhere from the moment the change commits."""
+def disable(client: OAuthClient, now: datetime) -> int:
+    """A disabled client is refused everywhere from the moment the change commits: its grants and refresh tokens are
+    revoked in this transaction (back-channel logouts queued, cached grant checks tombstoned), so every access
+    token it holds stops working too. Returns how many grants ended."""
     client.disabled_at = client.disabled_at or now
+    ended = grants.revoke_grants(OAuthGrant.client_id == client.id, reason=grants.REASON_CLIENT_DISABLED, now=now)
     key = CLIENT_CACHE_PREFIX + client.client_id
     invalidate([Invalidation(key)])  # durable: no instance keeps accepting the client from a stale entry
+    return len(ended)

@@ -35,7 +35,8 @@ def _grant_of_access_token(value: str, now: datetime) -> OAuthGrant | None:
 
 
 def live_grant(grant: OAuthGrant | None, now: datetime) -> bool:
-    return grant is not None and grants.state(grant, now) == grants.ACTIVE
+    """Its client still enabled (disabling revokes the grants too, this holds between) and the grant standing."""
+    return grant is not None and grant.client.disabled_at is None and grants.state(grant, now) == grants.ACTIVE
 
 
 def introspect(client: OAuthClient, value: str | None, now: datetime) -> dict:

@@ -17,6 +17,7 @@ REASON_CODE_REPLAY = "code_replay"
 REASON_REFRESH_REUSE = "refresh_token_reuse"
 REASON_REVOKED_BY_CLIENT = "revoked_by_client"
 REASON_DISCONNECTED = "disconnected_by_user"
+REASON_CLIENT_DISABLED = "client_disabled"
 
 
 ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
