@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "gatehouse_rp"
 USER_KEY, PENDING_KEY, SILENT_KEY = "gatehouse_user", "gatehouse_pending", "gatehouse_silent"
-DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # what /oauth/authorize accepts as device_id
+DEVICE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")  # what /oauth/authorize accepts as device_id
 DEVICE_COOKIE_SECONDS = 400 * 24 * 3600  # RFC 6265bis: browsers cap a cookie's lifetime at 400 days
 UNAVAILABLE_BACKOFF_SECONDS = 5  # after a failed call, answer "unavailable" at once for this long (no 3 s waits)
 SIGNED_OUT_NOTICE = "You were signed out of Gatehouse."
@@ -156,7 +156,7 @@ class Gatehouse:
         if request.endpoint == "gatehouse.backchannel_logout":
             return None  # server to server: no cookies, no session
         presented = request.cookies.get(self.device_cookie, "")
-        g.gatehouse_new_device = not DEVICE_ID_PATTERN.match(presented)
+        g.gatehouse_new_device = not DEVICE_ID_PATTERN.fullmatch(presented)
         g.gatehouse_device_id = secrets.token_urlsafe(24) if g.gatehouse_new_device else presented
         if request.endpoint is None or request.endpoint == "static" or request.endpoint.startswith("gatehouse."):
             return None

@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 UNKNOWN_DEVICE = "Unknown device"
 MAX_USER_AGENT_LENGTH = 512
-DEVICE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+DEVICE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 # ua-parser keeps historical family names; people know the current ones.
 SYSTEM_NAMES = {"Mac OS X": "macOS"}
 
@@ -31,7 +31,7 @@ def new_device_id() -> str:
 
 
 def valid_device_id(value: str | None) -> bool:
-    return bool(value) and DEVICE_ID_PATTERN.match(value) is not None
+    return bool(value) and DEVICE_ID_PATTERN.fullmatch(value) is not None
 
 
 @lru_cache(maxsize=2048)

@@ -213,3 +213,11 @@ def test_stolen_cookie_replayed_after_device_sign_out_stays_out(app, owner):
     thief = app.test_client()
     thief.set_cookie(PORTAL_COOKIE, stolen)
     assert thief.get("/account/devices").status_code == 302
+
+
+@pytest.mark.parametrize("value", ["a" * 24 + "\n", "a" * 24 + "\x00", "a" * 15, "a" * 65, "a" * 23 + "é", None, ""])
+def test_a_malformed_device_cookie_is_not_a_device_id(value):
+    from app.sessions.devices import valid_device_id
+
+    assert not valid_device_id(value)
+    assert valid_device_id("a" * 24)
