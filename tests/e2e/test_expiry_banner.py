@@ -5,10 +5,13 @@ idle warning is what an open, untouched tab sees: the server clock moves, then t
 (run with Playwright's fake browser timers, never a sleep) fetches the status that is not activity.
 """
 
+import re
+
 from playwright.sync_api import Page, expect
 
 from app.accounts.models import Account
 from app.extensions import db
+from app.web.sign_out_reasons import NOTICES
 from tests.e2e.conftest import screenshot
 from tests.e2e.helpers import is_status_poll, reload, sign_in
 
@@ -116,3 +119,20 @@ def test_absolute_expiry_notice_cannot_be_extended(live_server, owner, new_conte
     expect(page.locator("#expiry-banner")).to_have_attribute("data-expiry", expiry)  # rendered the same expiry
     expect(notice).to_be_hidden()
     expect(idle_notice(page)).to_be_hidden()
+
+
+def test_an_open_page_signed_out_from_another_device_says_so(live_server, owner, new_context):
+    """The banner's poll is what an untouched tab hears first: it carries the reason to the sign-in page."""
+    context = new_context()
+    context.clock.install()
+    page = context.new_page()
+    sign_in(page, live_server.url)
+    other = new_context().new_page()
+    sign_in(other, live_server.url)
+    reload(other)
+    with other.expect_response(lambda response: response.request.method == "POST"):
+        other.goto(f"{live_server.url}/account/devices/sign-out-others")
+        other.get_by_role("button", name="Sign out other devices").click()
+    page.clock.run_for(POLL_MILLISECONDS)
+    expect(page).to_have_url(re.compile(r"/login\?reason=signed_out_elsewhere(&|$)"))
+    expect(page.locator(".notice--info")).to_have_text(NOTICES["signed_out_elsewhere"])
