@@ -83,6 +83,7 @@ def test_a_client_disabled_beside_a_is_refused_on_b(healthy):
     disabled = healthy.flask("clients", "disable", rp.client_id)
     assert disabled.returncode == 0, disabled.stderr
     assert verify(healthy.b, rp, tokens["grant_token"]).status_code == 401
+    assert call("GET", healthy.b.url + "/oauth/userinfo", headers=bearer).status_code == 401  # issue 9, item 10
 
 
 def wait_until_refused(cluster: Cluster, cookie: str, rp, grant: str) -> float:
