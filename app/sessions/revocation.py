@@ -52,13 +52,15 @@ def revoke_other_devices(user_id: int, current_session_id: int, now: datetime, i
 def revoke_account_sessions(
     account_id: int, scope: str, actor_user_id: int, actor_session_id: int, now: datetime, ip: str | None
 ) -> int:
-    """Owner: end every session of the account ("all") or all but the caller's own ("others"), in one statement."""
+    """Owner: end every session of the account ("all") or all but the caller's own ("others"), one statement per
+    reason: the owner's own devices were signed out from another device (theirs), everyone else's by the owner."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}")
     criteria = [UserSession.in_account(account_id)]
     if scope == SCOPE_OTHERS:
         criteria.append(UserSession.id != actor_session_id)
-    ended = end_sessions(*criteria, reason=REASON_OWNER, now=now)
+    ended = end_sessions(*criteria, UserSession.user_id == actor_user_id, reason=REASON_OTHER_DEVICES, now=now)
+    ended += end_sessions(*criteria, UserSession.user_id != actor_user_id, reason=REASON_OWNER, now=now)
     audit.record(
         EventTag.ACCOUNT_SESSIONS_REVOKE,
         user_id=actor_user_id,
