@@ -31,6 +31,12 @@ class SignedIn:
     session: UserSession
 
 
+@dataclass(frozen=True)
+class PasswordChanged:
+    signed_out: int  # other devices
+    session: "sessions.ActiveSession"  # this one, under its new id (the caller sets the new cookie)
+
+
 def create_account(name: str, now: datetime) -> Account:
     name = (name or "").strip()
     if not name or len(name) > MAX_NAME_LENGTH:
@@ -75,14 +81,23 @@ def _check_new_user(email: str, name: str, role: str, password: str) -> None:
         raise AccountError(f"role must be one of {', '.join(ROLES)}")
     if User.by_email(email):
         raise AccountError(f"a user with e-mail {email} already exists")
-    check_new_password(password)
+    check_new_password(password, email, name)
 
 
-def check_new_password(password: str) -> None:
+def has_second_factor(user: User | None) -> bool:
+    """Two-step verification does not exist yet, so every password is the only factor (15 characters); once it
+    does, this says which users have a second one (8)."""
+    return False
+
+
+def password_hint(user: User | None) -> str:
+    return password_policy.hint(has_second_factor(user))
+
+
+def check_new_password(password: str, email: str, name: str, user: User | None = None) -> None:
     """The one rule for every password set (password change, `flask users create`, demo data): NIST SP 800-63B-4,
-    as app/security/password_policy.py says. Two-step verification does not exist yet, so every password is the
-    only factor (15 characters); once it does, pass whether the user has a second factor (8)."""
-    problem = password_policy.problem(password, has_second_factor=False)
+    as app/security/password_policy.py says, with the user's e-mail and name as context-specific words."""
+    problem = password_policy.problem(password, has_second_factor(user), email, name)
     if problem:
         raise AccountError(problem)
 
@@ -93,38 +108,44 @@ def authenticate(email: str, password: str) -> User:
     if user is None:
         passwords.burn_verification(password)
         raise InvalidCredentials()
-    if not passwords.verify_password(user.password_hash, password):
+    verified = passwords.check_password(user.password_hash, password)
+    if not verified:
         raise InvalidCredentials(user.id)
     if user.disabled_at is not None:
         raise AccountDisabled(user.id)
-    if passwords.needs_rehash(user.password_hash):
+    if verified.needs_rehash:
         user.password_hash = passwords.hash_password(password)
     return user
 
 
-@contextmanager
-def password_guess(email: str, ip: str):
-    """Every password check (sign-in, re-authentication, password change) is one guess, charged per address and per
-    account before the password is checked: atomically, so concurrent guesses can never all pass a check made
-    before any of them was counted (a failed guess counts while it is still in flight). A right password gives its
-    charge back: only failed guesses count, and a successful sign-in costs nothing. Raises TooManyAttempts."""
+def sign_in_guess_limits(email: str, ip: str) -> tuple:
+    """An anonymous guess counts per address (IPv4, or IPv6 /64) and per account."""
     config = current_app.config
-    limits = (
-        (config["LOGIN_RATE_LIMIT_PER_IP"], "password-ip", ip),
+    return (
+        (config["LOGIN_RATE_LIMIT_PER_IP"], "password-ip", ratelimit.address_key(ip)),
         (config["LOGIN_RATE_LIMIT_PER_ACCOUNT"], "password-account", ratelimit.account_key(email)),
     )
-    charged = []
-    for limit in limits:
-        wait = ratelimit.retry_after(*limit)
-        if wait is not None:
-            for done in charged:  # a refused guess was never checked: it costs the other limit nothing
-                ratelimit.give_back(*done)
-            log.info("password guess refused by its rate limit (%s); retry in %d s", limit[1], wait)
-            raise TooManyAttempts(wait)
-        charged.append(limit)
+
+
+def session_guess_limits(user_id: int) -> tuple:
+    """A signed-in guess (re-authentication, the current password) counts per signed-in user, at the account's
+    rate: still limited (a stolen cookie cannot guess freely), but in a bucket that anonymous sign-in guesses for
+    the same e-mail cannot fill, so nobody can lock a user out of their own session's password checks."""
+    return ((current_app.config["LOGIN_RATE_LIMIT_PER_ACCOUNT"], "password-session-user", f"session-user:{user_id}"),)
+
+
+@contextmanager
+def password_guess(limits: tuple):
+    """Every password check (sign-in, re-authentication, password change) is one guess, charged to its limits
+    before the password is checked: atomically, so concurrent guesses can never all pass a check made before any
+    of them was counted (a failed guess counts while it is still in flight). A right password gives its charge
+    back: only failed guesses count, and a successful sign-in costs nothing. Raises TooManyAttempts."""
+    wait = ratelimit.charge(limits)
+    if wait is not None:
+        log.info("password guess refused by its rate limit (%s); retry in %d s", limits[0][1], wait)
+        raise TooManyAttempts(wait)
     yield  # InvalidCredentials propagates from here, and the guess stays charged
-    for limit in charged:
-        ratelimit.give_back(*limit)
+    ratelimit.give_back(limits)
 
 
 def sign_in(email: str, password: str, meta: RequestMeta, now: datetime, replaces: int | None = None) -> SignedIn:
@@ -132,7 +153,7 @@ def sign_in(email: str, password: str, meta: RequestMeta, now: datetime, replace
 
     replaces: the session this browser already had; it ends, so a planted or old id never survives.
     """
-    with password_guess(email, meta.ip):
+    with password_guess(sign_in_guess_limits(email, meta.ip)):
         try:
             user = authenticate(email, password)
         except InvalidCredentials as failure:
@@ -165,7 +186,7 @@ def confirm_password(
 ) -> "sessions.ActiveSession":
     """Re-authentication before a sensitive action: the password again, on this device (one rate-limited guess).
     Returns the session under its new id (the caller sets the new cookie)."""
-    with password_guess(user.email, ip):
+    with password_guess(session_guess_limits(user.id)):
         if not passwords.verify_password(user.password_hash, password):
             audit.record(EventTag.SIGN_IN_FAILURE, user_id=user.id, session_id=state.id, ip=ip, step="reauthenticate")
             raise InvalidCredentials(user.id)
@@ -174,25 +195,34 @@ def confirm_password(
     return renewed
 
 
-def change_password(user: User, current: str, new: str, keep_session_id: int, now: datetime, ip: str) -> int:
-    """Set a new password (the current one checked as a rate-limited guess, the new one against the password rule)
-    and sign out every other device in the same transaction; returns how many."""
+def change_password(
+    user: User, current: str, new: str, state: "sessions.ActiveSession", now: datetime, ip: str
+) -> PasswordChanged:
+    """Set a new password and sign out every other device in the same transaction. In this order: the local rules
+    for the new password (a weak one is a typo to fix, not a guess to count), the current password as one
+    rate-limited guess, and only then the breached-password range API (slow, and told a hash prefix: never for
+    someone who does not know the current password). This session, having just proved the password, gets a new id
+    (OWASP: a new id on every privilege change), so a cookie copied before the change stops working."""
     if passwords.normalize(new) == passwords.normalize(current):
         raise AccountError("Choose a password different from the current one.")
-    check_new_password(new)  # before the guess: a weak new password is a typo to fix, not a guess to count
-    with password_guess(user.email, ip):
+    problem = password_policy.local_problem(new, has_second_factor(user), user.email, user.name)
+    if problem:
+        raise AccountError(problem)
+    with password_guess(session_guess_limits(user.id)):
         if not passwords.verify_password(user.password_hash, current):
-            audit.record(
-                EventTag.SIGN_IN_FAILURE, user_id=user.id, session_id=keep_session_id, ip=ip, step="password_change"
-            )
+            audit.record(EventTag.SIGN_IN_FAILURE, user_id=user.id, session_id=state.id, ip=ip, step="password_change")
             raise InvalidCredentials(user.id)
+    problem = password_policy.breach_problem(new)
+    if problem:
+        raise AccountError(problem)
     user.password_hash = passwords.hash_password(new)
     user.password_changed_at = now
     ended = sessions.end_sessions(
-        UserSession.user_id == user.id, UserSession.id != keep_session_id, reason=REASON_PASSWORD_CHANGED, now=now
+        UserSession.user_id == user.id, UserSession.id != state.id, reason=REASON_PASSWORD_CHANGED, now=now
     )
-    audit.record(EventTag.PASSWORD_CHANGE, user_id=user.id, session_id=keep_session_id, ip=ip, signed_out=len(ended))
-    return len(ended)
+    renewed = sessions.mark_reauthenticated(state, now)
+    audit.record(EventTag.PASSWORD_CHANGE, user_id=user.id, session_id=state.id, ip=ip, signed_out=len(ended))
+    return PasswordChanged(len(ended), renewed)
 
 
 def disable_user(user: User, now: datetime) -> int:

@@ -7,7 +7,6 @@ from app.accounts.errors import AccountDisabled, AccountError, InvalidCredential
 from app.accounts.forms import LoginForm, PasswordChangeForm, ReauthenticateForm
 from app.clock import now
 from app.extensions import db
-from app.security import password_policy
 from app.security.redirects import safe_next
 from app.sessions.services import ActiveSession, SessionEnded
 from app.web.auth import (
@@ -114,8 +113,8 @@ def password():
     form, headers = PasswordChangeForm(), {}
     if form.validate_on_submit():
         try:
-            ended = services.change_password(
-                current_user(), form.current_password.data, form.new_password.data, g.current_session.id, now(),
+            changed = services.change_password(
+                current_user(), form.current_password.data, form.new_password.data, g.current_session, now(),
                 request.remote_addr,
             )  # fmt: skip
         except TooManyAttempts as limited:
@@ -124,11 +123,16 @@ def password():
             form.current_password.errors.append(WRONG_PASSWORD)
         except AccountError as exc:
             form.new_password.errors.append(str(exc))
+        except SessionEnded:  # signed out from elsewhere while the password was being checked
+            forget_session()
+            return redirect(url_for("accounts.login"), 303)
         db.session.commit()
         if not form.errors:
-            flash(f"Password changed. {_signed_out_sentence(ended)}", "success")
-            return redirect(url_for("accounts.password"), 303)
-    hint = password_policy.hint(has_second_factor=False)  # as services.check_new_password: no second factor yet
+            flash(f"Password changed. {_signed_out_sentence(changed.signed_out)}", "success")
+            response = redirect(url_for("accounts.password"), 303)
+            renew_session(response, changed.session)  # the old cookie stops working
+            return response
+    hint = services.password_hint(current_user())
     page = render_template("accounts/password.html", form=form, user=current_user(), password_hint=hint)
     return page, _form_status(form, headers), headers
 

@@ -1,6 +1,7 @@
 """Password hashing with argon2id (argon2-cffi), of the NFKC form of what was typed."""
 
 import unicodedata
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -41,12 +42,30 @@ def hash_password(password: str) -> str:
     return _hasher().hash(normalize(password))
 
 
-def verify_password(password_hash: str, password: str) -> bool:
+@dataclass(frozen=True)
+class Verified:
+    """A password check's outcome (true when the password is right), and whether its hash should be made again."""
+
+    right: bool
+    needs_rehash: bool = False
+
+    def __bool__(self) -> bool:
+        return self.right
+
+
+def check_password(password_hash: str, password: str) -> Verified:
     normalized = normalize(password)
     if _verify(password_hash, normalized):
-        return True
-    # Hashes made before normalization was introduced are of the text as typed.
-    return normalized != password and _verify(password_hash, password)
+        return Verified(True, needs_rehash(password_hash))
+    # Hashes made before normalization was introduced are of the text as typed; only a password that NFKC changes
+    # can have one. When it verifies, the hash is remade of the NFKC form (hash_password), so this runs once.
+    if normalized != password and _verify(password_hash, password):
+        return Verified(True, needs_rehash=True)
+    return Verified(False)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    return check_password(password_hash, password).right
 
 
 def _verify(password_hash: str, password: str) -> bool:

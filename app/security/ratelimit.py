@@ -3,6 +3,7 @@ charge that password guesses and the hottest endpoints are limited with, in shar
 
 import functools
 import hashlib
+import ipaddress
 import logging
 import math
 import threading
@@ -17,7 +18,21 @@ log = logging.getLogger(__name__)
 
 def client_ip_key() -> str:
     # remote_addr is the peer, or the trusted proxy's X-Forwarded-For entry when ProxyFix is on.
-    return request.remote_addr or "unknown"
+    return address_key(request.remote_addr)
+
+
+def address_key(address: str | None) -> str:
+    """What limits keyed by address count per: an IPv4 address (also when IPv4-mapped, ::ffff:a.b.c.d), or an
+    IPv6 /64, the smallest prefix a subscriber is given (RFC 6177, RFC 7421): one client holds 2^64 addresses."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or "unknown"
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.version == 4:
+        return str(ip)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
 def account_key(email: str) -> str:
@@ -30,12 +45,12 @@ def token_client_key() -> str:
     """Token-endpoint attempts count per presented client id and address (brute force on a secret)."""
     basic = request.authorization
     client_id = (basic.username if basic and basic.username else None) or request.form.get("client_id") or "-"
-    return f"client:{client_id[:64]}:{request.remote_addr}"
+    return f"client:{client_id[:64]}:{client_ip_key()}"
 
 
 def internal_client_key(credentials: tuple[str, str] | None) -> str:
     """Grant and device checks count per presented client id (from parsed Basic credentials) and address."""
-    return f"client:{credentials[0][:64] if credentials else '-'}:{request.remote_addr}"
+    return f"client:{credentials[0][:64] if credentials else '-'}:{client_ip_key()}"
 
 
 def failed_client_authentication(response) -> bool:
@@ -85,27 +100,37 @@ class LocalWindows:
 
 
 def retry_after(limit: str, scope: str, key: str) -> int | None:
-    """Charge one hit to every window of limit ("5 per minute;20 per hour"), each atomically (one Redis INCR, or
-    under this process's lock), before the work it guards: None when allowed, else the seconds until the refusing
-    window resets. A hit is counted from the moment it is charged, so concurrent requests can never all pass a
-    check made before any of them is counted. A refusal gives back what the other windows were charged, so a
-    refused hit does not use up a longer window. Shared (Redis) storage when configured; this process's windows
-    when it is not, or when it fails (never no limit)."""
-    charged = []
-    for item in _parsed(limit):
-        wait = _hit(item, scope, key)
-        if wait is not None:
-            for done in charged:
-                _give_back(done, scope, key)
-            return wait
-        charged.append(item)
-    return None
+    """Charge one hit to every window of limit ("5 per minute;20 per hour"): charge() with one limit."""
+    return charge(((limit, scope, key),))
 
 
-def give_back(limit: str, scope: str, key: str) -> None:
-    """Undo an allowed retry_after hit (for instance: the password it guarded was right, and only failures count)."""
-    for item in _parsed(limit):
+def charge(limits) -> int | None:
+    """Charge one hit to every window of every (limit, scope, key), each atomically (one Redis INCR, or under this
+    process's lock), before the work they guard: None when all allow it, else the seconds until the last refusing
+    window resets (RFC 9110 §10.2.3: sooner, the retry would be refused again). A hit is counted from the moment it
+    is charged, so concurrent requests can never all pass a check made before any of them is counted. A refusal
+    gives back what the allowing windows were charged, so a refused hit uses up no other window or limit. Shared
+    (Redis) storage when configured; this process's windows when it is not, or when it fails (never no limit)."""
+    allowed, waits = [], []
+    for limit, scope, key in limits:
+        for item in _parsed(limit):
+            wait = _hit(item, scope, key)
+            if wait is None:
+                allowed.append((item, scope, key))
+            else:
+                waits.append(wait)
+    if not waits:
+        return None
+    for item, scope, key in allowed:
         _give_back(item, scope, key)
+    return max(waits)
+
+
+def give_back(limits) -> None:
+    """Undo an allowed charge() (for instance: the password it guarded was right, and only failures count)."""
+    for limit, scope, key in limits:
+        for item in _parsed(limit):
+            _give_back(item, scope, key)
 
 
 def _shared_strategy():

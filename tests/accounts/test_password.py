@@ -2,7 +2,8 @@
 
 from app.accounts.models import User
 from app.audit.models import AuditEvent
-from app.security.passwords import verify_password
+from app.extensions import db
+from app.security.passwords import HASHER_EXTENSION_KEY, verify_password
 from tests.conftest import Auth, csrf_token_from
 from tests.factories import PASSWORD
 from tests.helpers import sessions_of
@@ -14,6 +15,31 @@ def change(client, current=PASSWORD, new=NEW_PASSWORD, confirm=None):
     token = csrf_token_from(client.get("/account").text)
     data = {"csrf_token": token, "current_password": current, "new_password": new, "confirm_password": confirm or new}
     return client.post("/account", data=data)
+
+
+def test_password_change_gives_this_session_a_new_id(app, client, owner):
+    """A cookie copied before the change (OWASP: a new id on every privilege change) stops working with it."""
+    Auth(client).login()
+    before = client.get_cookie("gh_session").value
+    assert change(client).status_code == 303
+    assert client.get_cookie("gh_session").value != before
+    assert client.get("/account/devices").status_code == 200
+    copied = app.test_client()
+    copied.set_cookie("gh_session", before)
+    assert copied.get("/account/devices").headers["Location"].startswith("/login")
+
+
+def test_a_hash_of_the_password_as_typed_is_remade_of_its_nfkc_form_on_sign_in(app, client, owner):
+    typed = "\ufb01ne passphrase with a ligature"  # NFKC turns the ligature into "fi"
+    with app.app_context():
+        user = User.by_email("ada@example.test")
+        user.password_hash = app.extensions[HASHER_EXTENSION_KEY].hash(typed)  # made before normalization
+        db.session.commit()
+    assert Auth(client).login(password=typed).status_code == 303
+    with app.app_context():
+        assert app.extensions[HASHER_EXTENSION_KEY].verify(
+            User.by_email("ada@example.test").password_hash, "fine passphrase with a ligature"
+        )
 
 
 def test_password_change_signs_out_every_other_device(app, owner):

@@ -20,8 +20,8 @@ NEW_PASSWORD = "a brand new passphrase"
 
 
 def chars(n: int) -> str:
-    """n characters that are on no list."""
-    return ("zkq7" * n)[:n]
+    """n characters that are on no list, neither repetitive nor sequential."""
+    return "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(n // 64 + 1))[:n]
 
 
 def change(client, new=NEW_PASSWORD, current=PASSWORD):
@@ -47,7 +47,7 @@ def password_of(app) -> str:
         (chars(MAX_PASSWORD_LENGTH + 1), False, f"Use at most {MAX_PASSWORD_LENGTH} characters."),
         ("only lower case words", False, None),  # no composition rules
         ("пароль для входа в систему", False, None),  # any characters
-        ("🔑🔑🔑🔑🔑🔑🔑🔑🔑🔑🔑🔑🔑🔑🔑", False, None),  # 15 characters, whatever their bytes
+        ("🔑🗝🔒🔓🔏🔐🗄🚪🔑🗝🔒🔓🔏🔐🚪", False, None),  # 15 characters, whatever their bytes
         ("1q2w3e4r5t6y7u8i9o0p", False, password_policy.TOO_COMMON),
         ("Qwerty123456789", False, password_policy.TOO_COMMON),  # compared without case
         ("manchesterunited", True, password_policy.TOO_COMMON),
@@ -57,9 +57,62 @@ def test_the_rule(app_ctx, password, second_factor, refused):
     assert password_policy.problem(password, has_second_factor=second_factor) == refused
 
 
+@pytest.mark.parametrize(
+    ("password", "refused"),
+    [
+        (
+            "\u200b" * 15,
+            "Use at least 15 characters (this one has 0, not counting 15 invisible or control characters).",
+        ),
+        (
+            "\u00ad" * 15,
+            "Use at least 15 characters (this one has 0, not counting 15 invisible or control characters).",
+        ),
+        (
+            "\u0001" * 15,
+            "Use at least 15 characters (this one has 0, not counting 15 invisible or control characters).",
+        ),
+        (
+            "\ufeff" * 15,
+            "Use at least 15 characters (this one has 0, not counting 15 invisible or control characters).",
+        ),
+        (
+            chars(14) + "\u200b",
+            "Use at least 15 characters (this one has 14, not counting 1 invisible or control character).",
+        ),
+        ("a" * 15, password_policy.REPETITIVE),
+        ("\u3000" * 15, password_policy.REPETITIVE),  # NFKC: 15 spaces
+        ("zkq7zkq7zkq7zkq7", password_policy.REPETITIVE),
+        ("123456789012345", password_policy.SEQUENTIAL),
+        ("987654321098765", password_policy.SEQUENTIAL),
+        ("qwertyuiopasdfghj", password_policy.SEQUENTIAL),
+        ("abcdefghijklmnop", password_policy.SEQUENTIAL),
+        ("passwordpassword", password_policy.COMMON_VARIANT),  # the list's words repeated
+        ("Password1234567", password_policy.COMMON_VARIANT),  # or with digits and symbols added
+        ("!!sunshine2024!!", password_policy.COMMON_VARIANT),
+        ("olive@example.test", password_policy.PERSONAL),
+        ("oliveoliveolive1", password_policy.PERSONAL),  # the e-mail's local part
+        ("Olive Owner 2026 !", password_policy.PERSONAL),
+        ("gatehousegatehouse", password_policy.PERSONAL),
+        ("my gatehouse key is a long phrase", None),  # a context word, but not most of it
+        ("correct horse battery staple", None),
+    ],
+)
+def test_trivial_invisible_and_personal_passwords_are_refused(app_ctx, password, refused):
+    assert password_policy.problem(password, False, email="olive@example.test", name="Olive Owner") == refused
+
+
+def test_the_form_refuses_the_users_own_e_mail_and_invisible_characters(client, owner):
+    Auth(client).login()
+    refused = change(client, new=OWNER_EMAIL)
+    assert refused.status_code == 400 and "This password is mostly your e-mail address" in refused.text
+    refused = change(client, new="\u200b" * 20)
+    assert refused.status_code == 400 and "not counting 20 invisible or control characters" in refused.text
+
+
 def test_length_counts_characters_after_nfkc_normalization(app_ctx):
-    # 15 "ﬁ" ligatures are 30 characters once normalized; 14 combining sequences are 14 characters (NFC composes them).
-    assert password_policy.problem("\ufb01" * 8, has_second_factor=False) is None
+    # 8 "ﬁ" / "ﬂ" ligatures are 16 characters once normalized; 14 combining sequences are 14 (NFC composes them).
+    assert password_policy.problem("\ufb01" * 4 + "\ufb02" * 4, has_second_factor=False) is None
     decomposed = unicodedata.normalize("NFD", "é" * 14)
     assert len(decomposed) == 28
     assert password_policy.problem(decomposed, has_second_factor=False).startswith("Use at least 15 characters")
