@@ -54,6 +54,7 @@ USER_ARGS = ["users", "create", "--account", "Acme", "--email", "b@acme.test", "
         ([*USER_ARGS, "--role", "admin", "--password-stdin"], "long enough pw\n", "role must be one of"),
         ([*USER_ARGS, "--role", "owner", "--password-stdin"], "fourteen chars\n", "Use at least 15 characters"),
         ([*USER_ARGS, "--role", "owner", "--password-stdin"], "1q2w3e4r5t6y7u8i9o0p\n", "list of common passwords"),
+        ([*USER_ARGS, "--role", "owner", "--password-stdin"], "b@acme.testb@acme.test\n", "mostly your e-mail"),
         ([*USER_ARGS, "--role", "owner"], "long enough pw\n", "pass --password-stdin"),
         (
             [
