@@ -25,11 +25,22 @@ REDIS_SOCKET_TIMEOUT_SECONDS = 0.25
 # Redis, so an invalidation another instance could not write is honoured here within this bound after Redis
 # answers again, with or without the worker (issue 9: every instance refuses within 2 s).
 OUTBOX_RECHECK_SECONDS = 1.0
+# A tombstone (what a revocation writes) starts with this byte, so the cache knows one without knowing the domain: it
+# is final (a revoked session, grant or client never comes back), and no weaker write ever replaces it.
+TOMBSTONE_PREFIX = b"\x00"
+# "Stale, ask the database": what an invalidation that is not a revocation writes instead of deleting. A delete would
+# leave a gap: a reader that read the row before the change could `add` (set-if-absent) its old state back right
+# after it. The marker fills that gap: add cannot replace it and get reads it as a miss. It must outlive any read →
+# add window (a database read and one Redis round trip, well under a second; Redis calls time out at 0.25 s), and
+# every request reads the database while it lives, so a few seconds.
+STALE = b"\x01stale"
+STALE_MARKER_SECONDS = 5
 
 
 @dataclass(frozen=True)
 class Invalidation:
-    """A cache change a revocation depends on: write a tombstone (value, for ttl_seconds), or drop the entry."""
+    """A cache change a revocation depends on: write a tombstone (value, starting with TOMBSTONE_PREFIX, for
+    ttl_seconds), or, without a value, mark the entry stale (STALE, unless it holds a tombstone)."""
 
     key: str
     value: bytes | None = None
@@ -40,9 +51,11 @@ class Cache(Protocol):
     # Whether other processes read this cache: only then must its invalidations survive a fault (the outbox).
     shared: bool
 
-    def get(self, key: str) -> bytes | None: ...
+    def get(self, key: str) -> bytes | None:
+        """The value, or None for a miss (absent, or marked stale)."""
+
     def add(self, key: str, value: bytes, ttl_seconds: int) -> None:
-        """Set only when absent, so a reader never overwrites a newer tombstone."""
+        """Set only when absent, so a reader never overwrites a newer tombstone or stale marker."""
 
     def invalidate(self, changes: Sequence[Invalidation]) -> bool:
         """Apply the changes; False when the cache did not take them (they stay in the outbox)."""
@@ -68,6 +81,10 @@ class InProcessCache:
         self._max_ttl = max_ttl_seconds
 
     def get(self, key: str) -> bytes | None:
+        value = self._live(key)
+        return None if value == STALE else value
+
+    def _live(self, key: str) -> bytes | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -79,22 +96,23 @@ class InProcessCache:
 
     def add(self, key: str, value: bytes, ttl_seconds: int) -> None:
         with self._lock:
-            if self.get(key) is None:
-                self._put(key, value, ttl_seconds)
+            if self._live(key) is None:
+                self._put(key, value, min(ttl_seconds, self._max_ttl))
 
     def invalidate(self, changes: Sequence[Invalidation]) -> bool:
         with self._lock:
             for change in changes:
-                if change.value is None:
-                    self._entries.pop(change.key, None)
-                else:
-                    self._put(change.key, change.value, change.ttl_seconds)
+                if change.value is not None:
+                    self._put(change.key, change.value, min(change.ttl_seconds, self._max_ttl))
+                elif not (self._live(change.key) or b"").startswith(TOMBSTONE_PREFIX):
+                    # Not capped: a marker is a miss anyway, and it must outlive a reader's read → add window.
+                    self._put(change.key, STALE, STALE_MARKER_SECONDS)
         return True
 
-    def _put(self, key: str, value: bytes, ttl_seconds: int) -> None:
+    def _put(self, key: str, value: bytes, ttl_seconds: float) -> None:
         if len(self._entries) >= self._max_entries:
             self._entries.clear()
-        self._entries[key] = (self._timer() + min(ttl_seconds, self._max_ttl), value)
+        self._entries[key] = (self._timer() + ttl_seconds, value)
 
 
 class RedisCache:
@@ -106,6 +124,15 @@ class RedisCache:
     """
 
     shared = True
+
+    # A stale marker never replaces a tombstone, whatever the order the outbox's writes arrive in (a replay of an
+    # older change can land after a newer revocation was written directly).
+    _MARK_STALE = """
+    local current = redis.call('GET', KEYS[1])
+    if current and string.byte(current, 1) == 0 then return 0 end
+    redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+    return 1
+    """
 
     def __init__(
         self,
@@ -120,6 +147,7 @@ class RedisCache:
             socket_connect_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
         )
         self._prefix = prefix
+        self._mark_stale = self._client.register_script(self._MARK_STALE)
         self._retry_after = retry_after_seconds
         self._before_trust = before_trust
         self._down_until = 0.0  # monotonic: about not paying timeouts, so wall time
@@ -151,13 +179,14 @@ class RedisCache:
         if not self._trusted():
             return None
         try:
-            return self._client.get(self._prefix + key)
+            value = self._client.get(self._prefix + key)
         except redis.RedisError as exc:
             self._fault("get", exc)
             return None
+        return None if value == STALE else value
 
     def add(self, key: str, value: bytes, ttl_seconds: int) -> None:
-        """No outbox check: an add never replaces an entry, and a replayed tombstone replaces the add."""
+        """No outbox check: an add never replaces an entry, and a replayed tombstone or marker replaces the add."""
         if time.monotonic() < self._down_until:
             return
         try:
@@ -169,10 +198,10 @@ class RedisCache:
         """One round trip, tried even during the retry pause: a revocation (or the worker) tries its hardest."""
         pipeline = self._client.pipeline(transaction=False)
         for change in changes:
-            if change.value is None or change.ttl_seconds <= 0:
-                pipeline.delete(self._prefix + change.key)
+            if change.value is None:
+                self._mark_stale(keys=[self._prefix + change.key], args=[STALE, STALE_MARKER_SECONDS], client=pipeline)
             else:
-                pipeline.set(self._prefix + change.key, change.value, ex=change.ttl_seconds)
+                pipeline.set(self._prefix + change.key, change.value, ex=max(change.ttl_seconds, 1))
         try:
             pipeline.execute()
         except redis.RedisError as exc:

@@ -1,1 +1,1 @@
-"""Durable cache invalidation: a transactional outbox for the tombstones and deletes a revocation depends on."""
+"""Durable cache invalidation: a transactional outbox for the tombstones and stale markers a revocation depends on."""

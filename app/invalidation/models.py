@@ -11,7 +11,8 @@ from app.types import UTCDateTime
 
 
 class CacheInvalidation(db.Model):
-    """One change a shared cache must receive before it may be trusted again: a tombstone (value) or a delete (NULL)."""
+    """One change a shared cache must receive before it may be trusted again: a tombstone (value) or a stale marker
+    (NULL)."""
 
     __tablename__ = "cache_invalidations"
 
@@ -34,7 +35,10 @@ class CacheInvalidation(db.Model):
 
     @classmethod
     def pending(cls, limit: int) -> list[tuple[int, Invalidation]]:
-        """The oldest undelivered changes in the order they were made (a delete never lands after a newer tombstone)."""
+        """The oldest undelivered changes, by id. The order they reach the cache in is not guaranteed: a replay can
+        land after a newer change was written directly, or two replays can interleave. What holds whatever the order
+        is in the cache (app.cache): a tombstone is final and a stale marker never replaces it, and neither leaves a
+        gap a stale reader's add could fill."""
         query = select(cls.id, cls.cache_key, cls.value, cls.ttl_seconds).order_by(cls.id).limit(limit)
         with db.engine.connect() as connection:
             rows = connection.execute(query).all()

@@ -33,12 +33,13 @@ def _deliver(store: Cache, changes: Sequence[Invalidation], ids: list[int]) -> N
     if ids:
         try:
             CacheInvalidation.remove(ids)
-        except SQLAlchemyError as exc:  # delivered anyway; a later replay rewrites them (idempotent) and deletes them
+        except SQLAlchemyError as exc:  # delivered anyway; a later replay rewrites them (harmless) and deletes them
             log.warning("delivered cache invalidations not yet removed from the outbox (%s)", type(exc).__name__)
 
 
 def replay_pending(store: Cache) -> bool:
-    """Write every undelivered change to the cache, oldest first, removing each batch once the cache has it.
+    """Write every undelivered change to the cache, oldest first, removing each batch once the cache has it (a late
+    replay is harmless: a marker never replaces a tombstone, and a replayed marker only sends readers to the database).
     True when the outbox is empty, False when the cache did not take them (they stay for the next try)."""
     while True:
         batch = CacheInvalidation.pending(REPLAY_BATCH_SIZE)

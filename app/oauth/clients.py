@@ -190,5 +190,7 @@ def disable(client: OAuthClient, now: datetime) -> int:
     client.disabled_at = client.disabled_at or now
     ended = grants.revoke_grants(OAuthGrant.client_id == client.id, reason=grants.REASON_CLIENT_DISABLED, now=now)
     key = CLIENT_CACHE_PREFIX + client.client_id
-    invalidate([Invalidation(key)])  # durable: no instance keeps accepting the client from a stale entry
+    # Durable, and a stale marker rather than a delete: no instance keeps accepting the client from a stale entry,
+    # nor from one a reader that read the client before this commit adds back.
+    invalidate([Invalidation(key)])
     return len(ended)

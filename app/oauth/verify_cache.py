@@ -4,7 +4,7 @@ import json
 
 from flask import current_app
 
-from app.cache import Invalidation, cache
+from app.cache import TOMBSTONE_PREFIX, Invalidation, cache
 from app.invalidation.services import invalidate
 
 KEY_PREFIX = "grant:"
@@ -16,7 +16,7 @@ def key(token_hash: str) -> str:
 
 def get(token_hash: str) -> dict | None:
     raw = cache().get(key(token_hash))
-    return json.loads(raw) if raw else None
+    return json.loads(raw.removeprefix(TOMBSTONE_PREFIX)) if raw else None
 
 
 def put(token_hash: str, answer: dict, ttl_seconds: int) -> None:
@@ -33,9 +33,10 @@ def revoked(revoked_grants) -> None:
 
 
 def _tombstone(client_id: int) -> bytes:
-    return json.dumps({"active": False, "reason": "revoked", "client": client_id}).encode()
+    return TOMBSTONE_PREFIX + json.dumps({"active": False, "reason": "revoked", "client": client_id}).encode()
 
 
 def drop(token_hash: str) -> None:
-    """A replaced grant token: forget its answer once the new one is committed."""
+    """A replaced grant token: mark its answer stale once the new one is committed (a marker, not a delete, so a
+    reader that read the grant before cannot add its answer back)."""
     invalidate([Invalidation(key(token_hash))])

@@ -79,11 +79,19 @@ class UserSession(db.Model):
         return result.rowcount == 1
 
     @classmethod
-    def record_activity(cls, session_id: int, at: datetime, idle_expires_at: datetime, not_after: datetime) -> bool:
-        """Move activity forward once; concurrent requests of the same minute write only once."""
+    def record_activity(
+        cls, session_id: int, at: datetime, idle_expires_at: datetime, not_after: datetime, idle_minutes: int
+    ) -> bool:
+        """Move activity forward once; concurrent requests of the same minute write only once, and a window computed
+        under another idle policy than the row's (a stale cached state) is not written."""
         result = db.session.execute(
             update(cls)
-            .where(cls.id == session_id, cls.revoked_at.is_(None), cls.last_used_at <= not_after)
+            .where(
+                cls.id == session_id,
+                cls.revoked_at.is_(None),
+                cls.last_used_at <= not_after,
+                cls.idle_minutes == idle_minutes,
+            )
             .values(last_used_at=at, idle_expires_at=idle_expires_at)
         )
         return result.rowcount == 1

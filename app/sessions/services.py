@@ -11,7 +11,7 @@ from flask import current_app
 from app.accounts.models import Account, User
 from app.audit import services as audit
 from app.audit.tags import EventTag
-from app.cache import Invalidation, cache
+from app.cache import TOMBSTONE_PREFIX, Invalidation, cache
 from app.extensions import db
 from app.invalidation.services import invalidate
 from app.sessions.codec import SessionHandle
@@ -26,7 +26,7 @@ ACTIVITY_WRITE_INTERVAL = timedelta(seconds=60)
 COOKIE_WINDOW_IDLE_MULTIPLE = 2
 PUBLIC_ID_BYTES = 32
 CACHE_KEY_PREFIX = "session:"
-TOMBSTONE = b"ended"
+TOMBSTONE = TOMBSTONE_PREFIX + b"ended"
 
 # Called with (session ids, reason, now) inside the transaction that ends them; the OAuth provider
 # registers the revocation of those sessions' grants here, so sessions never import it.
@@ -201,6 +201,8 @@ def _state_from_database(public_id: str) -> ActiveSession:
     if row is None:
         raise SessionEnded("unknown")
     if row.revoked_at is not None:
+        # Final: the tombstone replaces a stale marker too, so the next request of this cookie reads no row for state.
+        cache().invalidate([Invalidation(CACHE_KEY_PREFIX + public_id, TOMBSTONE, _cache_ttl())])
         raise SessionEnded(row.revoked_reason or "revoked")
     state = ActiveSession.of(row)
     cache().add(CACHE_KEY_PREFIX + public_id, state.dumps(), _cache_ttl())
@@ -209,9 +211,13 @@ def _state_from_database(public_id: str) -> ActiveSession:
 
 def _record_activity(state: ActiveSession, now: datetime, *, force: bool = False) -> ActiveSession:
     idle_expires = min(now + timedelta(minutes=state.idle_minutes), state.absolute_expires_at)
-    # Compare-and-set on last_used_at: of several requests in the same minute only one writes.
+    # Compare-and-set on last_used_at: of several requests in the same minute only one writes; and on idle_minutes:
+    # a window computed from a cached state older than a policy change applied now is never written.
     not_after = now if force else now - ACTIVITY_WRITE_INTERVAL
-    if not UserSession.record_activity(state.id, now, idle_expires, not_after=not_after):
+    if not UserSession.record_activity(
+        state.id, now, idle_expires, not_after=not_after, idle_minutes=state.idle_minutes
+    ):
+        forget_cached([state.public_id])  # whichever it was, the cached state is older than the row: reread it
         return state
     forget_cached([state.public_id])
     return ActiveSession(**{**asdict(state), "last_used_at": now, "idle_expires_at": idle_expires})
@@ -240,7 +246,8 @@ def _end_ids(ids: list[int], reason: str, now: datetime, *, tag: EventTag, ip: s
 
 
 def forget_cached(public_ids: list[str]) -> None:
-    """Drop these sessions from the cache once the transaction commits; the next request reads the database."""
+    """Mark these sessions stale in the cache once the transaction commits (durably): the next requests read the
+    database, and a reader that read the row before this change cannot add its state back."""
     invalidate([Invalidation(CACHE_KEY_PREFIX + public_id) for public_id in public_ids])
 
 

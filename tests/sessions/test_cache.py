@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from app.cache import InProcessCache, Invalidation, RedisCache
+from app.cache import TOMBSTONE_PREFIX, InProcessCache, Invalidation, RedisCache
 from tests.conftest import Auth, need, random_suffix
 from tests.helpers import PORTAL_COOKIE, portal_cookie
 from tests.test_support import failed_logins
@@ -28,10 +28,13 @@ def test_cache_contract(cache):
     assert cache.get("a") == b"1"
     cache.add("a", b"2", 60)  # add never overwrites (a reader must not replace a tombstone)
     assert cache.get("a") == b"1"
-    assert cache.invalidate([Invalidation("a")])
+    assert cache.invalidate([Invalidation("a")])  # marked stale: a miss ...
     assert cache.get("a") is None
-    cache.add("a", b"3", 60)
-    assert cache.get("a") == b"3"
+    cache.add("a", b"3", 60)  # ... that a reader which read before the change cannot fill
+    assert cache.get("a") is None
+    tombstone = TOMBSTONE_PREFIX + b"ended"
+    assert cache.invalidate([Invalidation("b", tombstone, 60), Invalidation("b")])
+    assert cache.get("b") == tombstone  # a stale marker, however late, never replaces a tombstone
 
 
 def shared_redis_apps(make_app, redis_url, count=2):

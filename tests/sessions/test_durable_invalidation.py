@@ -8,7 +8,7 @@ import pytest
 import redis
 from sqlalchemy import func, select
 
-from app.cache import OUTBOX_RECHECK_SECONDS, Invalidation, cache
+from app.cache import OUTBOX_RECHECK_SECONDS, STALE, Invalidation, cache
 from app.extensions import db
 from app.invalidation.models import CacheInvalidation
 from app.invalidation.services import REPLAY_BATCH_SIZE, invalidate, replay_pending
@@ -157,8 +157,8 @@ def test_a_revocation_made_while_redis_is_dead_is_delivered_to_the_restarted_red
 
 
 def test_a_long_outage_is_replayed_in_batches_in_the_order_it_happened(app, private_redis):
-    tombstones = [Invalidation(f"t:{n}", b"ended", 60) for n in range(2 * REPLAY_BATCH_SIZE + 1)]
-    changes = [*tombstones, Invalidation("t:0")]  # t:0 is dropped after its tombstone was written
+    values = [Invalidation(f"t:{n}", b"value", 60) for n in range(2 * REPLAY_BATCH_SIZE + 1)]
+    changes = [*values, Invalidation("t:0")]  # t:0 is marked stale after its value was written
     private_redis.signal(signal.SIGSTOP)
     with app.app_context():
         invalidate(changes)
@@ -170,8 +170,8 @@ def test_a_long_outage_is_replayed_in_batches_in_the_order_it_happened(app, priv
     assert outbox(app) == []
     stored = redis.Redis.from_url(private_redis.url)
     prefix = app.config["CACHE_KEY_PREFIX"]
-    assert stored.get(prefix + "t:0") is None
-    assert stored.get(prefix + f"t:{2 * REPLAY_BATCH_SIZE}") == b"ended"
+    assert stored.get(prefix + "t:0") == STALE
+    assert stored.get(prefix + f"t:{2 * REPLAY_BATCH_SIZE}") == b"value"
 
 
 def test_an_unshared_cache_needs_no_outbox(make_app, owner):
