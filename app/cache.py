@@ -28,6 +28,9 @@ OUTBOX_RECHECK_SECONDS = 1.0
 # A tombstone (what a revocation writes) starts with this byte, so the cache knows one without knowing the domain: it
 # is final (a revoked session, grant or client never comes back), and no weaker write ever replaces it.
 TOMBSTONE_PREFIX = b"\x00"
+# The value format's version is part of every key: entries an older release wrote (its tombstones had no
+# TOMBSTONE_PREFIX) are never read by this one, so a rolling upgrade starts from misses, which ask the database.
+DEFAULT_KEY_PREFIX = "gh:2:"
 # "Stale, ask the database": what an invalidation that is not a revocation writes instead of deleting. A delete would
 # leave a gap: a reader that read the row before the change could `add` (set-if-absent) its old state back right
 # after it. The marker fills that gap: add cannot replace it and get reads it as a miss. It must outlive any read →
@@ -137,7 +140,7 @@ class RedisCache:
     def __init__(
         self,
         url: str,
-        prefix: str = "gh:",
+        prefix: str = DEFAULT_KEY_PREFIX,
         retry_after_seconds: float = REDIS_RETRY_AFTER_SECONDS,
         before_trust: Callable[["RedisCache"], bool] | None = None,
     ):
@@ -217,7 +220,7 @@ def build_cache(config: dict) -> Cache:
 
         return RedisCache(
             config["REDIS_URL"],
-            prefix=config.get("CACHE_KEY_PREFIX", "gh:"),
+            prefix=config.get("CACHE_KEY_PREFIX", DEFAULT_KEY_PREFIX),
             retry_after_seconds=config.get("REDIS_RETRY_AFTER_SECONDS", REDIS_RETRY_AFTER_SECONDS),
             before_trust=replay_before_trust,
         )
