@@ -14,6 +14,7 @@ from app.web.auth import wants_json
 log = logging.getLogger("gatehouse.errors")
 
 RETRY_AFTER_UNAVAILABLE_SECONDS = 5
+DATABASE_FAULTS = (OperationalError, InterfaceError, PoolTimeout)
 SERVER_FAULT = 500
 # Title and sentence per status; the OAuth-style error code JSON clients receive.
 MESSAGES = {
@@ -36,20 +37,26 @@ MESSAGES = {
 
 
 def error_response(status: int, description: str | None = None, headers: dict | None = None):
-    title, sentence, code = MESSAGES.get(status, MESSAGES[500])
     if wants_json():
-        response = jsonify(error=code, error_description=description or sentence)
-    else:
+        _, sentence, code = MESSAGES.get(status, MESSAGES[500])
+        return jsonify(error=code, error_description=description or sentence), status, headers or {}
+    try:
         # A server fault may be the database itself: its page never asks the database again (the signed-in
         # chrome needs the user's role), or the error page would fail in turn and the server answer a bare 500.
-        response = render_template(
-            "errors/error.html",
-            status=status,
-            title=title,
-            message=description or sentence,
-            portal_chrome=status < SERVER_FAULT,
-        )
-    return response, status, headers or {}
+        page = _page(status, description, portal_chrome=status < SERVER_FAULT)
+    except DATABASE_FAULTS as exc:
+        # A 4xx page for a session served from the cache loads the user for its chrome: with the database down
+        # that is the 503 page, without chrome (never a second fault inside the error handler).
+        _log_unavailable(exc)
+        return _page(503, None, portal_chrome=False), 503, _unavailable_headers()
+    return page, status, headers or {}
+
+
+def _page(status: int, description: str | None, *, portal_chrome: bool) -> str:
+    title, sentence, _ = MESSAGES.get(status, MESSAGES[500])
+    return render_template(
+        "errors/error.html", status=status, title=title, message=description or sentence, portal_chrome=portal_chrome
+    )
 
 
 def _http_error(exc: HTTPException):
@@ -74,9 +81,17 @@ def _csrf_error(exc: CSRFError):
 
 def _database_unavailable(exc: DBAPIError | PoolTimeout):
     # DESIGN §8: fail closed with a clear 503; nothing committed is lost, the pool reconnects by itself.
+    _log_unavailable(exc)
+    return error_response(503, headers=_unavailable_headers())
+
+
+def _log_unavailable(exc: Exception) -> None:
     log.error("database unavailable: %s", type(getattr(exc, "orig", None) or exc).__name__)
     db.session.rollback()
-    return error_response(503, headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE_SECONDS)})
+
+
+def _unavailable_headers() -> dict:
+    return {"Retry-After": str(RETRY_AFTER_UNAVAILABLE_SECONDS)}
 
 
 def _unexpected(exc: Exception):
@@ -90,6 +105,6 @@ def _unexpected(exc: Exception):
 def init_errors(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
-    for fault in (OperationalError, InterfaceError, PoolTimeout):
+    for fault in DATABASE_FAULTS:
         app.register_error_handler(fault, _database_unavailable)
     app.register_error_handler(Exception, _unexpected)

@@ -146,15 +146,32 @@ HTMX = {"HX-Request": "true"}
 JSON = {"Accept": "application/json"}
 
 
-def _cookie_of_a_session_cached_in(redis, make_app, clock) -> str:
-    """Sign in on a healthy app sharing the Redis cache, and load one page so the registry entry is cached."""
-    healthy = make_app(REDIS_URL=redis, CACHE_KEY_PREFIX="gh-down:")
+def _down_app_with_a_cached_session(make_app, clock, redis_url, cache_kind):
+    """A session signed in on a healthy app whose registry entry the cache trusts, and an app on the same cache
+    whose database is down: the session is served from the cache alone. "in-process" is the embedded default's
+    cache; "redis" is a Redis cache inside its trusted window (its outbox was checked at this frozen moment);
+    "redis down" leaves nothing to serve it (ask the database, which is down)."""
+    prefix = f"gh-down-{random_suffix()}:"
+    healthy = make_app(REDIS_URL=redis_url if cache_kind == "redis" else None, CACHE_KEY_PREFIX=prefix)
     with healthy.app_context():
         factories.account_with_users()
-    client = healthy.test_client()
-    Auth(client).login()
-    assert client.get("/").status_code == 200
-    return client.get_cookie("gh_session").value
+    signed_in = healthy.test_client()
+    Auth(signed_in).login()
+    assert signed_in.get("/").status_code == 200
+    shared = {"CACHE": healthy.extensions["gatehouse.cache"]} if cache_kind != "redis down" else {}
+    # PROPAGATE_EXCEPTIONS off: a fault inside an error handler is answered as in production (a bare 500).
+    down = create_app(
+        base_config(
+            DATABASE_DOWN_URL,
+            CLOCK=clock,
+            REDIS_URL=CLOSED_REDIS_URL if cache_kind == "redis down" else None,
+            PROPAGATE_EXCEPTIONS=False,
+            **shared,
+        )
+    )
+    client = down.test_client()
+    client.set_cookie("gh_session", signed_in.get_cookie("gh_session").value)
+    return client
 
 
 def _assert_unavailable(response, *, as_json: bool):
@@ -164,22 +181,37 @@ def _assert_unavailable(response, *, as_json: bool):
         assert response.json["error"] == "temporarily_unavailable"
     else:
         assert "Temporarily unavailable" in response.text and "Traceback" not in response.text
+        assert 'action="/logout"' not in response.text  # no signed-in chrome: it would ask the database
 
 
-@pytest.mark.parametrize("redis_state", ["cached session", "redis down"])
+CACHE_KINDS = ["in-process", "redis", "redis down"]
+
+
+@pytest.mark.parametrize("cache_kind", CACHE_KINDS)
 @pytest.mark.parametrize(
-    ("path", "headers", "as_json"),
-    [("/", {}, False), ("/account/devices", HTMX, False), ("/api/accounts/me/security", JSON, True)],
+    ("method", "path", "headers", "as_json"),
+    [
+        ("GET", "/", {}, False),
+        ("GET", "/account/devices", HTMX, False),
+        ("GET", "/api/accounts/me/security", JSON, True),
+        ("GET", "/no-such-page", {}, False),  # a 4xx page: its chrome needs the user's role
+        ("PUT", "/account/devices", {}, False),  # 405, likewise
+    ],
 )
 def test_database_down_with_a_session_is_a_503_in_every_fault_combination(
-    make_app, clock, redis_url, redis_state, path, headers, as_json
+    make_app, clock, redis_url, cache_kind, method, path, headers, as_json
 ):
-    cookie = _cookie_of_a_session_cached_in(redis_url, make_app, clock)
-    redis = redis_url if redis_state == "cached session" else CLOSED_REDIS_URL
-    down = create_app(base_config(DATABASE_DOWN_URL, CLOCK=clock, REDIS_URL=redis, CACHE_KEY_PREFIX="gh-down:"))
-    client = down.test_client()
-    client.set_cookie("gh_session", cookie)
-    _assert_unavailable(client.get(path, headers=headers), as_json=as_json)
+    client = _down_app_with_a_cached_session(make_app, clock, redis_url, cache_kind)
+    _assert_unavailable(client.open(path, method=method, headers=headers), as_json=as_json)
+
+
+@pytest.mark.parametrize("cache_kind", ["in-process", "redis"])
+def test_a_trusted_cache_really_serves_the_session_while_the_database_is_down(make_app, clock, redis_url, cache_kind):
+    """What makes the test above meaningful: its session was served from the cache, not refused for want of one."""
+    client = _down_app_with_a_cached_session(make_app, clock, redis_url, cache_kind)
+    status = client.get("/session/status")  # the banner's poll needs nothing but the session
+    assert status.status_code == 200, status.text[:300]
+    assert status.json["idle_seconds_left"] > 0
 
 
 @pytest.mark.parametrize("headers", [{}, HTMX])
