@@ -18,8 +18,6 @@ from app.security import identifiers
 from app.sessions.models import UserSession
 from app.sessions.services import ActiveSession
 
-# RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is 43 characters.
-CODE_CHALLENGE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 MAX_STATE_LENGTH = 2048
 MAX_NONCE_LENGTH = 512
 SINGLE_VALUED = ("client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
@@ -126,7 +124,7 @@ def _parse_rest(args, client: OAuthClient, redirect_uri: str, state: str | None)
     if not prompt <= PROMPTS or ("none" in prompt and len(prompt) > 1):
         fail("invalid_request", "prompt must be none, login or consent (none alone).")
     nonce = args.get("nonce")
-    if nonce is not None and (len(nonce) > MAX_NONCE_LENGTH or not identifiers.is_printable(nonce)):
+    if nonce is not None and (len(nonce) > MAX_NONCE_LENGTH or not _is_printable(nonce)):
         fail("invalid_request", "nonce must be at most 512 characters, without control characters.")
     device_id = args.get("device_id") or None
     if device_id is not None and not identifiers.is_device_id(device_id):
@@ -152,9 +150,15 @@ def _code_challenge(args, fail) -> str:
         fail("invalid_request", "code_challenge is required (PKCE with S256).")
     if method != "S256":
         fail("invalid_request", "code_challenge_method must be S256.")
-    if not CODE_CHALLENGE_PATTERN.match(challenge):
+    if not identifiers.is_code_challenge(challenge):
         fail("invalid_request", "code_challenge must be 43 base64url characters.")
     return challenge
+
+
+def _is_printable(text: str) -> bool:
+    """Free text we store and echo back (the nonce, in the ID token): no control characters (C0, DEL, C1), which
+    a log line or PostgreSQL (NUL) would choke on."""
+    return not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text)
 
 
 def _max_age(raw: str | None, fail) -> int | None:

@@ -3,7 +3,6 @@
 import base64
 import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,9 +17,7 @@ from app.oauth import claims, grants, tokens
 from app.oauth.clients import GRANT_CLIENT_CREDENTIALS, GRANT_CODE, GRANT_REFRESH
 from app.oauth.errors import OAuthError, invalid_grant, invalid_request
 from app.oauth.models import AuthorizationCode, OAuthClient, OAuthGrant, RefreshToken
-
-# RFC 7636 §4.1: 43 to 128 characters of [A-Z a-z 0-9 - . _ ~].
-VERIFIER_PATTERN = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
+from app.security import identifiers
 
 
 @dataclass
@@ -82,7 +79,7 @@ def _check_code(code: AuthorizationCode, redirect_uri: str | None, verifier: str
         raise invalid_grant("The authorization code has expired.")
     if redirect_uri != code.redirect_uri:  # required, and exactly the one used at /authorize (RFC 6749 §4.1.3)
         raise invalid_grant("redirect_uri does not match the authorization request.")
-    if not VERIFIER_PATTERN.match(verifier):
+    if not identifiers.is_code_verifier(verifier):
         raise invalid_request("code_verifier must be 43 to 128 unreserved characters.")
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     if not hmac.compare_digest(challenge, code.code_challenge):

@@ -15,6 +15,10 @@ PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # The grant token a client app holds (app/oauth/tokens.py: "ghg_" + base64url of 32 random bytes).
 GRANT_TOKEN = re.compile(r"ghg_[A-Za-z0-9_-]{20,100}")
+# RFC 7636 §4.2: the S256 challenge is BASE64URL(SHA256(verifier)), 43 characters.
+CODE_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
+# RFC 7636 §4.1: the verifier is 43 to 128 unreserved characters.
+CODE_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
 
 def _shaped(pattern: re.Pattern, value: object) -> bool:
@@ -37,7 +41,9 @@ def is_grant_token(value: object) -> bool:
     return _shaped(GRANT_TOKEN, value)
 
 
-def is_printable(value: str) -> bool:
-    """Free text we store or echo (a nonce, a state): no control characters (C0, DEL, C1), which a log line or
-    PostgreSQL (NUL) would choke on."""
-    return not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value)
+def is_code_challenge(value: object) -> bool:
+    return _shaped(CODE_CHALLENGE, value)
+
+
+def is_code_verifier(value: object) -> bool:
+    return _shaped(CODE_VERIFIER, value)

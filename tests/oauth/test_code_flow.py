@@ -1,5 +1,8 @@
 """Authorization code + PKCE end to end through the test client (catalogue #12, #16, #19)."""
 
+import base64
+import hashlib
+
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
@@ -96,3 +99,24 @@ def test_refresh_rotates(flow):
     assert second["refresh_token"] != first["refresh_token"]
     assert second["access_token"] != first["access_token"]
     assert "grant_token" not in second
+
+
+def _s256(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def test_a_code_challenge_with_a_trailing_newline_is_refused(flow):
+    # fullmatch, not match with "$": "$" also matches before a final newline.
+    response = flow.authorize("A" * 43 + "\n")
+    assert response.status_code in (302, 303)
+    assert query_of(response.headers["Location"])["error"] == "invalid_request"
+
+
+def test_a_code_verifier_with_a_trailing_newline_is_refused(flow):
+    verifier = "v" * 43 + "\n"
+    response = flow.authorize(_s256(verifier))
+    if response.status_code == 200 and "consent" in response.text:
+        response = flow.consent(response)
+    code = query_of(response.headers["Location"])["code"]
+    answer = flow.redeem(code, verifier)
+    assert answer.status_code == 400 and answer.json["error"] == "invalid_request"
