@@ -111,7 +111,7 @@ class Gatehouse:
                  timeout: float = 3.0, verify_ttl: int = 60, device_check_ttl: int = 10,
                  silent_retry_seconds: int = 300, revoked_sid_seconds: int = 3600):  # fmt: skip
         self.issuer, self.client_id = issuer.rstrip("/"), client_id
-        self.portal = Portal(self.issuer, client_id, client_secret, timeout)
+        self.portal = Portal(self.issuer, client_id, client_secret, timeout, scope)
         self.name, self.base_url, self.scope, self.clock = name, (base_url or "").rstrip("/") or None, scope, clock
         self.store = store or MemoryStore()  # revoked sids and seen jtis: with several workers, a RedisStore
         self.cache = cache or MemoryStore()  # grant-verify and device-check answers

@@ -1,27 +1,31 @@
-"""The portal over HTTP (standard library, 3 s timeouts): discovery, JWKS, token, userinfo, grant and device checks."""
+"""The portal over HTTP: Authlib's Flask OAuth client for discovery, the authorization URL (PKCE S256, state, nonce),
+the code exchange, userinfo, the JWKS and the end-session URL; the grant and device checks (DESIGN §6) on top."""
 
-import json
+import base64
+import contextlib
 import logging
+import secrets
 import threading
 import time
-import urllib.error
-import urllib.request
-from base64 import b64encode
-from collections.abc import Mapping
-from dataclasses import dataclass
-from email.message import Message
-from urllib.parse import quote, urlencode
+from collections.abc import Iterator, Mapping
 
+import requests
+from authlib.common.encoding import to_native
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.flask_client import FlaskIntegration, FlaskOAuth2App
+from authlib.integrations.requests_client import OAuth2Session
 from joserfc.jwk import RSAKey
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 3.0
-MAX_BODY_BYTES = 1 << 20
 JWKS_REFETCH_SECONDS = 10  # an unknown kid refetches the JWKS at most this often (a forged kid cannot flood the portal)
 ALGORITHM = "RS256"
 VERIFY_PATH = "/internal/grants/verify"
 DEVICE_CHECK_PATH = "/internal/devices/check"
+CLIENT_AUTH_METHOD = "client_secret_basic"
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+ACCEPT_JSON = {"Accept": "application/json"}
 
 
 class PortalUnavailable(Exception):
@@ -40,14 +44,7 @@ class PortalRefused(Exception):
         self.status, self.body = status, body
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: dict
-    headers: Message
-
-
-def max_age(headers: Message) -> int:
+def max_age(headers: Mapping) -> int:
     """RFC 9111 §5.2.2.1: seconds the answer may be reused; 0 when it may not be stored or says nothing."""
     directives = [d.strip().lower() for d in (headers.get("Cache-Control") or "").split(",")]
     if "no-store" in directives or "no-cache" in directives:
@@ -59,83 +56,90 @@ def max_age(headers: Message) -> int:
     return 0
 
 
-def _retry_after(headers: Message) -> int | None:
+def _retry_after(headers: Mapping) -> int | None:
     value = (headers.get("Retry-After") or "").strip()
     return int(value) if value.isdigit() else None
+
+
+def _form_encoded_basic(client, method, uri, headers, body):
+    """RFC 6749 §2.3.1: the id and secret are form-encoded before they are joined and base64-encoded; Authlib's own
+    client_secret_basic joins them as they are, so this one is registered under that name in its place."""
+    pair = f"{requests.utils.quote(client.client_id, safe='')}:{requests.utils.quote(client.client_secret, safe='')}"
+    headers["Authorization"] = "Basic " + to_native(base64.b64encode(pair.encode()))
+    return uri, headers, body
+
+
+def _json_object(response: requests.Response) -> dict | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+@contextlib.contextmanager
+def _answers(what: str) -> Iterator[None]:
+    """Authlib's and requests' failures as the kit's two: PortalRefused (4xx, an OAuth error) or PortalUnavailable."""
+    try:
+        yield
+    except OAuthError as exc:  # RFC 6749 §5.2: the token endpoint's error answer
+        raise PortalRefused(400, {"error": exc.error, "error_description": exc.description or ""}) from None
+    except requests.HTTPError as exc:
+        status, headers = exc.response.status_code, exc.response.headers
+        if status == 429 or status >= 500:
+            raise PortalUnavailable(f"{what}: HTTP {status}", _retry_after(headers)) from None
+        raise PortalRefused(status, _json_object(exc.response) or {}) from None
+    except (requests.RequestException, ValueError, TypeError) as exc:  # no answer, or one that is not a JSON object
+        raise PortalUnavailable(f"{what}: {exc}") from None
+    except RuntimeError as exc:  # Authlib: discovery lacks an endpoint it needs ('Missing "jwks_uri" in metadata')
+        raise PortalUnavailable(f"{what}: {exc}") from None
+
+
+class OpenIDClient(FlaskOAuth2App):
+    """Authlib's Flask OAuth 2.0 / OpenID Connect client, at its one narrow point: discovery must name the issuer."""
+
+    def load_server_metadata(self) -> dict:
+        if "_loaded_at" in self.server_metadata:
+            return self.server_metadata
+        metadata = super().load_server_metadata()
+        issuer = self._server_metadata_url.removesuffix(DISCOVERY_PATH)
+        if metadata.get("issuer") != issuer:  # OpenID Connect Discovery 1.0 §4.3: exactly the issuer asked
+            self.server_metadata.clear()  # fetched again next time rather than kept
+            raise PortalUnavailable(f"discovery names issuer {metadata.get('issuer')!r}, expected {issuer!r}")
+        return metadata
 
 
 class Portal:
     """One issuer and one client's credentials; metadata and keys are fetched on first use and kept."""
 
-    def __init__(self, issuer: str, client_id: str, client_secret: str, timeout: float = TIMEOUT_SECONDS):
+    def __init__(self, issuer: str, client_id: str, client_secret: str, timeout: float = TIMEOUT_SECONDS,
+                 scope: str = "openid profile email"):  # fmt: skip
         self.issuer, self.client_id, self._secret, self.timeout = issuer.rstrip("/"), client_id, client_secret, timeout
-        self._metadata: dict | None = None
+        self.oauth = OpenIDClient(
+            FlaskIntegration("gatehouse"),
+            name="gatehouse",
+            client_id=client_id,
+            client_secret=client_secret,
+            server_metadata_url=self.issuer + DISCOVERY_PATH,
+            client_kwargs={
+                "scope": scope,
+                "code_challenge_method": "S256",
+                "default_timeout": timeout,
+                "token_endpoint_auth_method": CLIENT_AUTH_METHOD,
+            },
+            client_auth_methods=[(CLIENT_AUTH_METHOD, _form_encoded_basic)],
+        )
         self._keys: dict[str, RSAKey] = {}
         self._keys_fetched = float("-inf")
         self.jwks_refetch_seconds = JWKS_REFETCH_SECONDS
         self._lock = threading.Lock()
 
-    # -- HTTP ----------------------------------------------------------------------------------------------------
-
-    def _basic(self) -> str:
-        # RFC 6749 §2.3.1: the id and secret are form-encoded before they are joined and base64-encoded.
-        pair = f"{quote(self.client_id, safe='')}:{quote(self._secret, safe='')}"
-        return "Basic " + b64encode(pair.encode()).decode()
-
-    def call(self, url: str, *, form: Mapping | None = None, body: Mapping | None = None,
-             client_auth: bool = False, bearer: str | None = None) -> Answer:  # fmt: skip
-        """One request; 2xx and 4xx come back as Answer, anything else raises PortalUnavailable."""
-        headers, data = {"Accept": "application/json"}, None
-        if form is not None:
-            data, headers["Content-Type"] = urlencode(form).encode(), "application/x-www-form-urlencoded"
-        elif body is not None:
-            data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
-        if client_auth:
-            headers["Authorization"] = self._basic()
-        elif bearer:
-            headers["Authorization"] = f"Bearer {bearer}"
-        if not url.startswith(("https://", "http://")):
-            raise PortalUnavailable(f"not an HTTP URL: {url}")
-        request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")  # noqa: S310
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (scheme checked above)
-                return self._answer(response.status, response.read(MAX_BODY_BYTES), response.headers)
-        except urllib.error.HTTPError as error:
-            with error:
-                answer = self._answer(error.code, error.read(MAX_BODY_BYTES), error.headers, strict=False)
-            if error.code == 429 or error.code >= 500:
-                raise PortalUnavailable(f"{url}: HTTP {error.code}", _retry_after(error.headers)) from None
-            return answer
-        except (urllib.error.URLError, TimeoutError, OSError) as error:
-            raise PortalUnavailable(f"{url}: {error}") from None
-
-    @staticmethod
-    def _answer(status: int, raw: bytes, headers: Message, strict: bool = True) -> Answer:
-        try:
-            body = json.loads(raw) if raw else {}
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            if strict:
-                raise PortalUnavailable(f"HTTP {status}: the answer is not a JSON object")
-            body = {}
-        return Answer(status, body, headers)
-
-    def _ok(self, answer: Answer) -> dict:
-        if answer.status >= 400:
-            raise PortalRefused(answer.status, answer.body)
-        return answer.body
-
     # -- Discovery and keys --------------------------------------------------------------------------------------
 
     def metadata(self) -> dict:
-        """OpenID Connect Discovery 1.0 §4; the issuer must be exactly ours (§4.3)."""
-        if self._metadata is None:
-            body = self._ok(self.call(f"{self.issuer}/.well-known/openid-configuration"))
-            if body.get("issuer") != self.issuer:
-                raise PortalUnavailable(f"discovery names issuer {body.get('issuer')!r}, expected {self.issuer!r}")
-            self._metadata = body
-        return self._metadata
+        """OpenID Connect Discovery 1.0 §4, through Authlib; kept once the issuer matched."""
+        with _answers("discovery"):
+            return self.oauth.load_server_metadata()
 
     def endpoint(self, name: str) -> str:
         url = self.metadata().get(name)
@@ -144,18 +148,21 @@ class Portal:
         return url
 
     def signing_key(self, kid: str) -> RSAKey | None:
-        """The portal's key with this kid; an unknown kid refetches the JWKS once (key rotation)."""
+        """The portal's key with this kid; an unknown kid refetches the JWKS once (key rotation), at most every
+        jwks_refetch_seconds (Authlib's parse_id_token refetches on every unknown kid, hence this lookup of ours)."""
         with self._lock:
             key = self._keys.get(kid)
             if key is None and time.monotonic() - self._keys_fetched >= self.jwks_refetch_seconds:
                 self._keys_fetched = time.monotonic()
-                self._keys = self._fetch_keys()
+                with _answers("jwks"):
+                    self._keys = self._usable_keys(self.oauth.fetch_jwk_set(force=True))
                 key = self._keys.get(kid)
             return key
 
-    def _fetch_keys(self) -> dict[str, RSAKey]:
+    @staticmethod
+    def _usable_keys(jwks: dict) -> dict[str, RSAKey]:
         keys = {}
-        for jwk in self._ok(self.call(self.endpoint("jwks_uri"))).get("keys", []):
+        for jwk in jwks.get("keys", []):
             usable = (
                 jwk.get("kty") == "RSA" and jwk.get("use", "sig") == "sig" and jwk.get("alg", ALGORITHM) == ALGORITHM
             )
@@ -166,27 +173,52 @@ class Portal:
                     log.warning("skipping an unreadable key in the portal's JWKS: kid %s", jwk["kid"])
         return keys
 
-    # -- Endpoints -----------------------------------------------------------------------------------------------
+    # -- The authorization code flow (Authlib) -------------------------------------------------------------------
+
+    def authorization_request(self, redirect_uri: str, **params) -> dict:
+        """RFC 6749 §4.1.1 with RFC 7636 S256: Authlib's url, state, nonce and code_verifier. State and nonce are
+        256-bit values of ours (Authlib's defaults are 30 and 20 characters)."""
+        params |= {"state": secrets.token_urlsafe(32), "nonce": secrets.token_urlsafe(32)}
+        with _answers("authorization request"):
+            return self.oauth.create_authorization_url(redirect_uri, **params)
 
     def exchange_code(self, code: str, verifier: str, redirect_uri: str) -> dict:
-        """RFC 6749 §4.1.3 with RFC 7636 §4.5 (client_secret_basic)."""
-        form = {
-            "grant_type": "authorization_code",
-            "code": code,
-            "code_verifier": verifier,
-            "redirect_uri": redirect_uri,
-        }
-        return self._ok(self.call(self.endpoint("token_endpoint"), form=form, client_auth=True))
+        """RFC 6749 §4.1.3 with RFC 7636 §4.5, through Authlib (client_secret_basic)."""
+        with _answers("token"):
+            return dict(self.oauth.fetch_access_token(redirect_uri, code=code, code_verifier=verifier))
 
-    def userinfo(self, access_token: str) -> dict:
-        return self._ok(self.call(self.endpoint("userinfo_endpoint"), bearer=access_token))
+    def userinfo(self, token: dict) -> dict:
+        with _answers("userinfo"):
+            return dict(self.oauth.userinfo(token=token))
+
+    def logout_url(self, id_token_hint: str | None, post_logout_redirect_uri: str) -> str:
+        """RP-Initiated Logout 1.0 §2, through Authlib."""
+        with _answers("end session"):
+            return self.oauth.create_logout_url(post_logout_redirect_uri, id_token_hint, client_id=self.client_id)[
+                "url"
+            ]
+
+    # -- DESIGN §6: the portal's own endpoints for client apps ---------------------------------------------------
+
+    def _post_json(self, path: str, body: dict) -> tuple[dict, requests.Response]:
+        """A JSON POST with client authentication; 2xx gives its JSON object, 4xx PortalRefused, else unavailable."""
+        session = OAuth2Session(self.client_id, self._secret, token_endpoint_auth_method=CLIENT_AUTH_METHOD,
+                                default_timeout=self.timeout)  # fmt: skip
+        session.register_client_auth_method((CLIENT_AUTH_METHOD, _form_encoded_basic))
+        with session, _answers(path):
+            auth = session.client_auth(CLIENT_AUTH_METHOD)
+            answer = session.post(self.issuer + path, json=body, auth=auth, withhold_token=True, headers=ACCEPT_JSON)
+            answer.raise_for_status()
+            payload = _json_object(answer)
+            if payload is None:
+                raise PortalUnavailable(f"{path}: HTTP {answer.status_code}: the answer is not a JSON object")
+            return payload, answer
 
     def verify_grant(self, grant_token: str) -> tuple[dict, int]:
         """DESIGN §6 grant check: the answer and how many seconds it may be reused (its max-age)."""
-        answer = self.call(self.issuer + VERIFY_PATH, body={"grant": grant_token}, client_auth=True)
-        return self._ok(answer), max_age(answer.headers)
+        body, answer = self._post_json(VERIFY_PATH, {"grant": grant_token})
+        return body, max_age(answer.headers)
 
     def check_device(self, device_id: str) -> bool:
         """DESIGN §6 device check: True when this device should sign in again silently."""
-        answer = self.call(self.issuer + DEVICE_CHECK_PATH, body={"device_id": device_id}, client_auth=True)
-        return self._ok(answer).get("reauthorize") is True
+        return self._post_json(DEVICE_CHECK_PATH, {"device_id": device_id})[0].get("reauthorize") is True

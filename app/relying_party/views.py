@@ -1,11 +1,7 @@
 """The kit's routes: sign in (authorization code + PKCE), the callback, sign out, the back-channel logout receiver."""
 
-import base64
-import hashlib
 import logging
-import secrets
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, request, session
 
@@ -29,13 +25,6 @@ def _kit() -> Gatehouse:
     return current_app.extensions[EXTENSION_KEY]
 
 
-def _pkce_pair() -> tuple[str, str]:
-    """RFC 7636 §4.1-4.2: a 64-character verifier and its S256 challenge."""
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
-
-
 def _home() -> str:
     return request.script_root + "/"
 
@@ -51,25 +40,21 @@ def login():
     kit, now = _kit(), _kit().clock()
     silent = request.args.get("silent") == "1"
     next_url = safe_next(request.args.get("next"))
+    extra = {"device_id": g.gatehouse_device_id} | ({"prompt": "none"} if silent else {})
     try:
-        authorize = kit.portal.endpoint("authorization_endpoint")
+        started = kit.portal.authorization_request(kit.url("gatehouse.callback"), **extra)
     except (PortalUnavailable, PortalRefused) as exc:
         log.warning("cannot start signing in: %s", exc)
         flash(UNAVAILABLE_NOTICE, "warning")
         return _no_store(redirect(_home()))
-    state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    verifier, challenge = _pkce_pair()
+    # Ours, not Authlib's session state: several tabs may sign in at once, each coming back to its own page.
     pending = _live_pending(now)
-    pending[state] = {"verifier": verifier, "nonce": nonce, "next": next_url, "silent": silent, "at": now.timestamp()}
+    pending[started["state"]] = {"verifier": started["code_verifier"], "nonce": started["nonce"], "next": next_url,
+                                 "silent": silent, "at": now.timestamp()}  # fmt: skip
     session[PENDING_KEY] = dict(list(pending.items())[-MAX_PENDING:])
     if silent:
         session[SILENT_KEY] = {"at": now.timestamp(), "device": g.gatehouse_device_id}
-    params = {"response_type": "code", "client_id": kit.client_id, "redirect_uri": kit.url("gatehouse.callback"),
-              "scope": kit.scope, "state": state, "nonce": nonce, "code_challenge": challenge,
-              "code_challenge_method": "S256", "device_id": g.gatehouse_device_id}  # fmt: skip
-    if silent:
-        params["prompt"] = "none"
-    return _no_store(redirect(f"{authorize}?{urlencode(params)}"))
+    return _no_store(redirect(started["url"]))
 
 
 def _live_pending(now: datetime) -> dict:
@@ -118,7 +103,7 @@ def _complete(kit: Gatehouse, code: str, pending: dict, now: datetime) -> dict:
         raise PortalRefused(200, {"error": "no grant_token in the token response"})
     name = claims.get("name")
     try:
-        info = kit.portal.userinfo(answer["access_token"])
+        info = kit.portal.userinfo(answer)
         if info.get("sub") == claims["sub"]:
             name = info.get("name") or name
     except (PortalRefused, PortalUnavailable, KeyError) as exc:
@@ -139,15 +124,12 @@ def logout():
     if not user:
         return _no_store(redirect(_home(), 303))
     try:
-        end_session = kit.portal.endpoint("end_session_endpoint")
+        end_session = kit.portal.logout_url(user.get("id_token"), kit.post_logout_redirect_uri())
     except (PortalUnavailable, PortalRefused) as exc:
         log.warning("signed out here only, the portal cannot be reached: %s", exc)
         flash("You are signed out of this app; Gatehouse could not be reached to sign you out there.", "warning")
         return _no_store(redirect(_home(), 303))
-    params = {"id_token_hint": user.get("id_token"), "post_logout_redirect_uri": kit.post_logout_redirect_uri(),
-              "client_id": kit.client_id}  # fmt: skip
-    params = {k: v for k, v in params.items() if v}
-    return _no_store(redirect(f"{end_session}?{urlencode(params)}", 303))
+    return _no_store(redirect(end_session, 303))
 
 
 def _logout_error(description: str, status: int = 400):
