@@ -98,7 +98,8 @@ def _complete(kit: Gatehouse, code: str, pending: dict, now: datetime) -> dict:
     """Redeem the code, validate the ID token, ask userinfo for the name (its sub must match, OIDC Core §5.3.2)."""
     answer = kit.portal.exchange_code(code, pending["verifier"], kit.url("gatehouse.callback"))
     claims = tokens.id_token(answer.get("id_token"), keys=kit.portal.signing_key, issuer=kit.issuer,
-                             client_id=kit.client_id, nonce=pending["nonce"], now=now)  # fmt: skip
+                             client_id=kit.client_id, nonce=pending["nonce"], now=now,
+                             access_token=answer.get("access_token"))  # fmt: skip
     if not isinstance(answer.get("grant_token"), str):
         raise PortalRefused(200, {"error": "no grant_token in the token response"})
     name = claims.get("name")
