@@ -2,7 +2,7 @@
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 
 from app.accounts.services import sign_out
 from app.clock import now
@@ -54,10 +54,19 @@ def _with_request(params, then):
     return then(auth_request)
 
 
+def refuse_head() -> None:
+    """DESIGN §8: only POST changes state. GET on /oauth/authorize and /oauth/logout is the exception the specs
+    require (RFC 6749 §3.1, OIDC RP-Initiated Logout 1.0 §2); Flask answers HEAD with the GET view, and HEAD is
+    never allowed to act (RFC 9110 §9.3.2: the same as GET without a body), so it is refused before deciding."""
+    if request.method == "HEAD":
+        abort(405, valid_methods=["GET", "POST"])
+
+
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
 @csrf.exempt  # OIDC Core §3.1.2.1: relying parties may POST the request; the consent decision has its own token
 @cross_site_allowed
 def authorize():
+    refuse_head()
     params = request.form if request.method == "POST" else request.args
     return _with_request(params, lambda auth_request: _decide(auth_request, params))
 
@@ -150,6 +159,7 @@ def userinfo():
 @csrf.exempt  # the request comes from the relying party; signing out without a valid hint needs a click
 @cross_site_allowed
 def logout():
+    refuse_head()
     params = request.form if request.method == "POST" else request.args
     decision = rp_logout.plan(
         params.get("id_token_hint"), params.get("post_logout_redirect_uri"), params.get("state"),

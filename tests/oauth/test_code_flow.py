@@ -5,9 +5,11 @@ import hashlib
 
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from sqlalchemy import func, select
 
+from app.extensions import db
 from app.oauth.models import OAuthGrant
-from tests.oauth.conftest import query_of
+from tests.oauth.conftest import pkce, query_of
 
 
 def decode(app, token: str) -> jwt.Token:
@@ -120,3 +122,20 @@ def test_a_code_verifier_with_a_trailing_newline_is_refused(flow):
     code = query_of(response.headers["Location"])["code"]
     answer = flow.redeem(code, verifier)
     assert answer.status_code == 400 and answer.json["error"] == "invalid_request"
+
+
+def test_head_never_acts_on_authorize_nor_logout(app, flow):
+    """The GET exception of the specs is GET alone: HEAD with a full valid request issues nothing, ends nothing."""
+    tokens = flow.tokens()
+    _, challenge = pkce()
+    query = {"response_type": "code", "client_id": flow.rp.client_id, "redirect_uri": flow.rp.redirect_uri,
+             "scope": "openid", "code_challenge": challenge, "code_challenge_method": "S256", "state": "s"}  # fmt: skip
+    with app.app_context():
+        grants_before = db.session.scalar(select(func.count()).select_from(OAuthGrant))
+    authorize = flow.browser.open("/oauth/authorize", method="HEAD", query_string=query)
+    logout = flow.browser.open("/oauth/logout", method="HEAD", query_string={"id_token_hint": tokens["id_token"]})
+    for response in (authorize, logout):
+        assert response.status_code == 405 and "Location" not in response.headers
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(OAuthGrant)) == grants_before
+    assert flow.browser.get("/account/devices").status_code == 200  # still signed in
