@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
 from app.extensions import db
+from app.security import identifiers
 from app.sessions.models import UserSession
 from app.types import UTCDateTime
 
@@ -99,6 +100,8 @@ class OAuthGrant(db.Model):
 
     @classmethod
     def by_public_id(cls, public_id: str) -> "OAuthGrant | None":
+        if not identifiers.is_public_id(public_id):
+            return None  # DESIGN §8: a malformed id never reaches a query; it reads as unknown
         return db.session.scalar(select(cls).where(cls.public_id == public_id))
 
     @classmethod
