@@ -19,6 +19,10 @@ Usage::
 Register the client with redirect URI {base_url}/auth/callback, back-channel logout URI
 {base_url}/auth/backchannel-logout and post-logout redirect URI {base_url}/. With several worker processes, pass
 store=RedisStore(url) so that a back-channel logout received by one worker is seen by all.
+
+The OAuth 2.0 / OpenID Connect client is Authlib's (portal.py: discovery, PKCE, the code exchange; tokens.py: the ID
+token's claims). What Authlib's client has no notion of is the kit's own: the device cookie, the grant check and its
+cache, the device check and silent re-authorization, the back-channel logout receiver and its logout token.
 """
 
 import contextlib

@@ -89,9 +89,8 @@ def _answers(what: str) -> Iterator[None]:
         if status == 429 or status >= 500:
             raise PortalUnavailable(f"{what}: HTTP {status}", _retry_after(headers)) from None
         raise PortalRefused(status, _json_object(exc.response) or {}) from None
-    except (requests.RequestException, ValueError, TypeError) as exc:  # no answer, or one that is not a JSON object
-        raise PortalUnavailable(f"{what}: {exc}") from None
-    except RuntimeError as exc:  # Authlib: discovery lacks an endpoint it needs ('Missing "jwks_uri" in metadata')
+    except (requests.RequestException, ValueError, TypeError, RuntimeError) as exc:
+        # No answer, one that is not a JSON object, or discovery without an endpoint Authlib needs (RuntimeError).
         raise PortalUnavailable(f"{what}: {exc}") from None
 
 
@@ -194,9 +193,8 @@ class Portal:
     def logout_url(self, id_token_hint: str | None, post_logout_redirect_uri: str) -> str:
         """RP-Initiated Logout 1.0 §2, through Authlib."""
         with _answers("end session"):
-            return self.oauth.create_logout_url(post_logout_redirect_uri, id_token_hint, client_id=self.client_id)[
-                "url"
-            ]
+            logout = self.oauth.create_logout_url(post_logout_redirect_uri, id_token_hint, client_id=self.client_id)
+        return logout["url"]
 
     # -- DESIGN §6: the portal's own endpoints for client apps ---------------------------------------------------
 
