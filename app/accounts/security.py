@@ -22,6 +22,13 @@ class PolicyInvalid(ValueError):
 
 
 @dataclass(frozen=True)
+class PolicySaved:
+    policy: SessionPolicy  # what sessions signed in from now on get
+    recomputed: int  # sessions already signed in it was applied to ("apply now")
+    custom_minutes_ignored: bool  # minutes typed beside Strict or Standard (a form without JavaScript) were not kept
+
+
+@dataclass(frozen=True)
 class SecurityOverview:
     idle_override: int | None
     absolute_override: int | None
@@ -93,10 +100,14 @@ def save_preset(
     apply_now: bool,
     actor: User,
     now: datetime,
-) -> int:
-    """The policy card's Save: Strict, Standard or Custom (with its minutes); returns the sessions recomputed."""
-    return update_policy(account, *_overrides_for_preset(preset, idle, absolute), apply_now=apply_now, actor=actor,
-                         now=now)  # fmt: skip
+) -> PolicySaved:
+    """The policy card's Save: Strict, Standard or Custom (with its minutes); says what was stored."""
+    overrides = _overrides_for_preset(preset, idle, absolute)
+    recomputed = update_policy(account, *overrides, apply_now=apply_now, actor=actor, now=now)
+    policy = policy_settings().effective(account.idle_minutes, account.absolute_minutes)
+    typed = (idle, absolute)
+    ignored = preset != PRESET_CUSTOM and any(typed) and typed != (policy.idle_minutes, policy.absolute_minutes)
+    return PolicySaved(policy, recomputed, ignored)
 
 
 def _overrides_for_preset(preset: str, idle: int | None, absolute: int | None) -> tuple[int | None, int | None]:

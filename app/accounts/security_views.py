@@ -8,8 +8,6 @@ from app.clock import now
 from app.extensions import db
 from app.security import json_bodies
 from app.sessions import revocation
-from app.sessions.policy import SessionPolicy
-from app.sessions.services import policy_settings
 from app.web.auth import current_user, forget_session, json_api, owner_required
 from app.web.htmx import is_htmx
 from app.web.templating import minutes_in_words
@@ -42,7 +40,7 @@ def save_policy():
     notice = None
     if form.validate_on_submit():
         try:
-            recomputed = security.save_preset(
+            saved = security.save_preset(
                 current_user().account,
                 form.preset.data,
                 *form.custom_minutes(),
@@ -55,9 +53,7 @@ def save_policy():
                 getattr(form, field).errors.append(message)
         else:
             db.session.commit()
-            notice = _saved_notice(form) + (
-                f" Applied to {recomputed} signed-in session(s)." if form.apply_now.data else ""
-            )
+            notice = _saved_notice(form, saved)
     status = 422 if form.errors else 200
     shown = form if form.errors else None  # after a save, show what is stored, not what was posted
     if is_htmx():
@@ -68,18 +64,17 @@ def save_policy():
     return render_template("security/index.html", **_context(form)), status
 
 
-def _saved_notice(form: PolicyForm) -> str:
+def _saved_notice(form: PolicyForm, saved: security.PolicySaved) -> str:
     """Says what was stored: without JavaScript, minutes typed beside Strict or Standard are not kept (issue 9 #15)."""
-    typed = form.custom_minutes()
-    preset = policy_settings().presets().get(form.preset.data)
-    saved = preset or SessionPolicy(*typed)
     label = next(choice.label for choice in form.preset.choices if choice.value == form.preset.data)
     notice = (
-        f"Saved {label}: signs out after {minutes_in_words(saved.idle_minutes)} idle, "
-        f"{minutes_in_words(saved.absolute_minutes)} at most."
+        f"Saved {label}: signs out after {minutes_in_words(saved.policy.idle_minutes)} idle, "
+        f"{minutes_in_words(saved.policy.absolute_minutes)} at most."
     )
-    if preset and typed != (preset.idle_minutes, preset.absolute_minutes) and any(typed):
+    if saved.custom_minutes_ignored:
         notice += " The minutes entered for Custom were not saved; choose Custom to use them."
+    if form.apply_now.data:
+        notice += f" Applied to {saved.recomputed} signed-in session(s)."
     return notice
 
 
