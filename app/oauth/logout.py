@@ -9,6 +9,10 @@ from app.oauth.clients import find as find_client
 from app.sessions.services import ActiveSession
 
 
+class LogoutRefused(Exception):
+    """The request contradicts itself: neither acted on nor redirected, shown as an error page."""
+
+
 @dataclass(frozen=True)
 class LogoutPlan:
     sign_out: bool  # end this browser's portal session now
@@ -16,11 +20,16 @@ class LogoutPlan:
     client_name: str | None = None
 
 
-def plan(id_token_hint: str | None, redirect_uri: str | None, state: str | None,
+def plan(id_token_hint: str | None, client_id: str | None, redirect_uri: str | None, state: str | None,
          session: ActiveSession | None, now: datetime) -> LogoutPlan:  # fmt: skip
-    """A valid hint of ours, naming the signed-in user, plus a registered post-logout URI: sign out and
-    go back. Anything less (missing or altered hint, unregistered URI): ask the user first (catalogue #22)."""
+    """A valid hint of ours, naming the signed-in user, plus a URI registered for the hint's client: sign out and
+    go back. Anything less (missing or altered hint, unregistered URI): ask the user first (catalogue #22).
+    A client_id that is not the hint's audience: refused (LogoutRefused)."""
     hint = _hint(id_token_hint, now)
+    # RP-Initiated Logout 1.0 §2: with both, "the OP MUST verify that the Client Identifier matches the one used
+    # when issuing the ID Token". Our ID tokens have a single audience, the client's id (claims.id_token).
+    if hint and client_id is not None and client_id != hint.get("aud"):
+        raise LogoutRefused("The application that asked to sign you out is not the one this sign-in was issued to.")
     client = find_client(hint.get("aud")) if hint else None
     if client is None or client.disabled_at is not None:
         return LogoutPlan(sign_out=False, redirect_to=None)

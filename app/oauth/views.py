@@ -161,10 +161,13 @@ def userinfo():
 def logout():
     refuse_head()
     params = request.form if request.method == "POST" else request.args
-    decision = rp_logout.plan(
-        params.get("id_token_hint"), params.get("post_logout_redirect_uri"), params.get("state"),
-        g.current_session, now(),
-    )  # fmt: skip
+    try:
+        decision = rp_logout.plan(
+            params.get("id_token_hint"), params.get("client_id") or None,  # RFC 6749 §3.1: empty is omitted
+            params.get("post_logout_redirect_uri"), params.get("state"), g.current_session, now(),
+        )  # fmt: skip
+    except rp_logout.LogoutRefused as refused:
+        return render_template("oauth/logout_refused.html", message=str(refused)), 400
     if decision.redirect_to is None:
         return render_template("oauth/logout.html", client_name=decision.client_name)
     if decision.sign_out:
