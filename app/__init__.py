@@ -18,7 +18,7 @@ MAX_REQUEST_BYTES = 1024 * 1024
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """Build the app: config → extensions → blueprints → errors → headers → CLI."""
+    """Build the app: config → extensions → oauth → blueprints → errors → headers → CLI."""
     app = Flask(
         __name__,
         instance_path=str(ROOT / "instance"),
@@ -27,6 +27,7 @@ def create_app(config: dict | None = None) -> Flask:
     )
     setup_config(app, config)
     setup_extensions(app)
+    setup_oauth(app)
     setup_blueprints(app)
     setup_request_pipeline(app)
     setup_cli(app)
@@ -42,12 +43,10 @@ def setup_config(app: Flask, overrides: dict | None) -> None:
 
 
 def setup_extensions(app: Flask) -> None:
-    from app.oauth.grants import on_sessions_ended
     from app.security.origin import init_origin_check
     from app.security.ratelimit import LOCAL_WINDOWS_KEY, LocalWindows
     from app.sessions.codec import SignedCookieStore
     from app.sessions.devices import GeoLocator
-    from app.sessions.services import register_session_end_hook
     from app.web.auth import STORE_EXTENSION_KEY, init_auth
 
     db.init_app(app)
@@ -62,7 +61,6 @@ def setup_extensions(app: Flask) -> None:
     )
     app.extensions["gatehouse.geoip"] = GeoLocator(app.config["GEOIP_DATABASE"])
     app.extensions[LOCAL_WINDOWS_KEY] = LocalWindows()
-    register_session_end_hook(on_sessions_ended)
     # Cross-site posts are refused before anything else, then the session is loaded.
     init_origin_check(app)
     init_auth(app)
@@ -75,6 +73,17 @@ def setup_extensions(app: Flask) -> None:
     if app.config["TRUSTED_PROXY_COUNT"]:
         count = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+
+def setup_oauth(app: Flask) -> None:
+    from app.oauth.grants import on_sessions_ended
+    from app.oauth.server import init_server
+    from app.sessions.signals import session_ended
+
+    init_server(app)
+    # For this app only (sender=app): blinker keeps one connection per (receiver, sender), so building many apps
+    # in one process never subscribes an app twice, and an app that is gone is disconnected with it.
+    session_ended.connect(on_sessions_ended, sender=app)
 
 
 def setup_blueprints(app: Flask) -> None:

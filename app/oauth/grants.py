@@ -12,7 +12,6 @@ from app.oauth.models import OAuthClient, OAuthGrant, RefreshToken
 from app.sessions.models import UserSession
 from app.sessions.services import SessionEnded, end_if_expired
 
-REASON_SESSION_ENDED = "session_ended"
 REASON_CODE_REPLAY = "code_replay"
 REASON_REFRESH_REUSE = "refresh_token_reuse"
 REASON_REVOKED_BY_CLIENT = "revoked_by_client"
@@ -92,9 +91,12 @@ def revoke_grants(*criteria, reason: str, now: datetime) -> list[int]:
     return grant_ids
 
 
-def on_sessions_ended(session_ids: list[int], reason: str, now: datetime) -> None:
-    """Signing a portal session out revokes exactly the grants that session approved."""
-    revoke_grants(OAuthGrant.issuer_session_id.in_(session_ids), reason=REASON_SESSION_ENDED, now=now)
+def on_sessions_ended(_app, *, session_ids: list[int], reason: str, now: datetime) -> None:
+    """Receiver of sessions' session_ended signal: signing a portal session out revokes exactly the grants that
+    session approved, recording the session's own reason (password_changed, idle_timeout, revoked_by_owner, …).
+    Stored as given rather than as "session_ended:<reason>": both columns hold 32 characters, so a session's
+    reason always fits in its grants' row, and it never collides with a grant's own reasons above."""
+    revoke_grants(OAuthGrant.issuer_session_id.in_(session_ids), reason=reason, now=now)
 
 
 def revoke_chain_for_reuse(token: RefreshToken, now: datetime) -> None:

@@ -18,6 +18,7 @@ from app.sessions.codec import SessionHandle
 from app.sessions.devices import GeoLocator, RequestMeta, device_name
 from app.sessions.models import UserSession
 from app.sessions.policy import PolicySettings, SessionPolicy
+from app.sessions.signals import session_ended
 
 # DESIGN §3: activity is written at most once a minute per session, never once per request.
 ACTIVITY_WRITE_INTERVAL = timedelta(seconds=60)
@@ -27,16 +28,6 @@ COOKIE_WINDOW_IDLE_MULTIPLE = 2
 PUBLIC_ID_BYTES = 32
 CACHE_KEY_PREFIX = "session:"
 TOMBSTONE = TOMBSTONE_PREFIX + b"ended"
-
-# Called with (session ids, reason, now) inside the transaction that ends them; the OAuth provider
-# registers the revocation of those sessions' grants here, so sessions never import it.
-SESSION_END_HOOKS: list = []
-
-
-def register_session_end_hook(hook) -> None:
-    if hook not in SESSION_END_HOOKS:  # idempotent: tests build many apps in one process
-        SESSION_END_HOOKS.append(hook)
-
 
 REASON_SIGN_OUT = "sign_out"
 REASON_REPLACED = "replaced_by_sign_in"
@@ -231,8 +222,8 @@ def end_sessions(*criteria, reason: str, now: datetime) -> list[tuple[int, str, 
     """
     ended = UserSession.end_where(*criteria, at=now, reason=reason)
     if ended:
-        for hook in SESSION_END_HOOKS:
-            hook([session_id for session_id, _, _ in ended], reason, now)
+        ended_ids = [session_id for session_id, _, _ in ended]
+        session_ended.send(current_app._get_current_object(), session_ids=ended_ids, reason=reason, now=now)
     ttl = _cache_ttl()
     invalidate([Invalidation(CACHE_KEY_PREFIX + public_id, TOMBSTONE, ttl) for _, public_id, _ in ended])
     return ended
