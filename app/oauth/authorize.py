@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
-from app.oauth import grants, tokens
+from app.oauth import claims, grants, keys, tokens
 from app.oauth.clients import find as find_client
 from app.oauth.clients import is_loopback
 from app.oauth.models import AuthorizationCode, OAuthClient, OAuthGrant
@@ -20,8 +20,10 @@ from app.sessions.services import ActiveSession
 
 MAX_STATE_LENGTH = 2048
 MAX_NONCE_LENGTH = 512
+MAX_ID_TOKEN_HINT_LENGTH = 8192  # our ID tokens are under 1 kB; anything far longer is not one of them
 SINGLE_VALUED = ("client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
-                 "code_challenge_method", "prompt", "max_age", "device_id")  # fmt: skip
+                 "code_challenge_method", "prompt", "max_age", "device_id", "id_token_hint")  # fmt: skip
+NOT_OUR_HINT = "id_token_hint is not an ID token issued here."
 PROMPTS = {"none", "login", "consent"}
 # RFC 3986 §3.2.3 port, as a browser would send it back: ASCII digits, no sign, no leading zero, 1 to 65535.
 LOOPBACK_PORT = re.compile(r"[1-9][0-9]{0,4}")
@@ -49,6 +51,7 @@ class AuthorizationRequest:
     prompt: frozenset = field(default_factory=frozenset)
     max_age: int | None = None
     device_id: str | None = None
+    id_token_hint: str | None = None
 
 
 def issuer() -> str:
@@ -129,8 +132,11 @@ def _parse_rest(args, client: OAuthClient, redirect_uri: str, state: str | None)
     device_id = args.get("device_id") or None
     if device_id is not None and not identifiers.is_device_id(device_id):
         fail("invalid_request", "device_id must be 1 to 128 URL-safe characters.")
+    id_token_hint = args.get("id_token_hint") or None
+    if id_token_hint is not None and len(id_token_hint) > MAX_ID_TOKEN_HINT_LENGTH:
+        fail("invalid_request", NOT_OUR_HINT)
     return AuthorizationRequest(client, redirect_uri, scope, state, nonce, challenge, prompt,
-                                _max_age(args.get("max_age"), fail), device_id)  # fmt: skip
+                                _max_age(args.get("max_age"), fail), device_id, id_token_hint)  # fmt: skip
 
 
 def _scope(raw: str, client: OAuthClient, fail) -> str:
@@ -180,6 +186,16 @@ class Decision:
 def decide(request: AuthorizationRequest, session: ActiveSession | None, now: datetime) -> Decision:
     """OIDC Core §3.1.2.1: sign-in and consent, unless prompt=none, which answers with an error instead."""
     silent = "none" in request.prompt
+    try:
+        someone_else = _hints_someone_else(request.id_token_hint, session, now)
+    except keys.InvalidJWT:
+        return Decision(location=deny(request, "invalid_request", NOT_OUR_HINT))
+    if someone_else:
+        # OIDC Core §3.1.2.1 (id_token_hint): signed in as another user than the hint's is login_required to
+        # prompt=none; otherwise the sign-in page (not a password check of the user signed in now).
+        if silent:
+            return Decision(location=deny(request, "login_required", "The user id_token_hint names is not signed in."))
+        return Decision(ask="login")
     if needs_login(request, session, now):
         if silent:
             return Decision(location=deny(request, "login_required", "The user is not signed in."))
@@ -197,6 +213,15 @@ def carried(params) -> dict:
     if "prompt" in kept:
         kept["prompt"] = " ".join(p for p in kept["prompt"].split() if p not in ("login", "consent"))
     return {k: v for k, v in kept.items() if v != ""}
+
+
+def _hints_someone_else(id_token_hint: str | None, session: ActiveSession | None, now: datetime) -> bool:
+    """The hint must be an ID token we issued (our keys, RS256, typ JWT); expired is fine, as the relying party
+    sends the one it holds (OIDC Core §3.1.2.1: "the ID Token previously issued by the Authorization Server")."""
+    if id_token_hint is None:
+        return False
+    hinted = keys.verify(id_token_hint, claims.ID_TOKEN_TYP, now, allow_expired=True)
+    return session is not None and hinted.get("sub") != claims.subject(session.user_id)
 
 
 def needs_login(request: AuthorizationRequest, session: ActiveSession | None, now: datetime) -> bool:
