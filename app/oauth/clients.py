@@ -1,4 +1,5 @@
-"""Client registration and client authentication (client_secret_basic, client_secret_post, none)."""
+"""Client registration, lookup, and the internal endpoints' Basic authentication (the OAuth endpoints'
+client authentication is the server's: app/oauth/server.py)."""
 
 import base64
 import binascii
@@ -14,7 +15,7 @@ from app.cache import Invalidation, cache
 from app.extensions import db
 from app.invalidation.services import invalidate
 from app.oauth import grants, tokens
-from app.oauth.errors import ClientError, OAuthError, invalid_client
+from app.oauth.errors import ClientError, invalid_client
 from app.oauth.models import OAuthClient, OAuthGrant
 from app.oauth.scopes import SCOPES
 from app.security import identifiers
@@ -114,25 +115,6 @@ def register_client(
 def find(client_id: object) -> OAuthClient | None:
     """The one lookup by client id: a malformed id (DESIGN §8) is never sent to the database and reads as unknown."""
     return OAuthClient.by_client_id(client_id) if identifiers.is_client_id(client_id) else None
-
-
-def authenticate(authorization: str | None, form) -> OAuthClient:
-    """RFC 6749 §2.3: exactly one method; public clients present their id and no secret."""
-    basic = basic_credentials(authorization)
-    posted_id, posted_secret = form.get("client_id"), form.get("client_secret")
-    if basic and (posted_secret is not None or (posted_id and posted_id != basic[0])):
-        raise OAuthError("invalid_request", "Use one client authentication method.")
-    client_id, secret = basic or (posted_id, posted_secret)
-    client = find(client_id)
-    if client is None or client.disabled_at is not None:
-        raise invalid_client()
-    if client.is_public:
-        if secret is not None or basic:
-            raise invalid_client("A public client has no secret.")
-        return client
-    if secret is None or not tokens.client_secret_matches(secret, client.secret_hash):
-        raise invalid_client()
-    return client
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:

@@ -1,37 +1,18 @@
 """RFC 7009 revocation, RFC 7662 introspection, and userinfo: tokens judged by their grant's state."""
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+
+from app.clock import now
 from app.oauth import claims, grants, keys, tokens
-from app.oauth.errors import OAuthError
 from app.oauth.models import OAuthClient, OAuthGrant, RefreshToken
+from app.oauth.server import CLIENT_AUTH_METHODS
 
-INACTIVE = {"active": False}
-
-
-def revoke(client: OAuthClient, value: str | None, now: datetime) -> None:
-    """Revoking a refresh, grant or access token ends its grant (access tokens are stateless JWTs: their grant
-    is what can be revoked, so every token of that grant stops working). Unknown tokens and other clients' tokens
-    get the same silent 200, so the endpoint is no oracle (RFC 7009 §2.2)."""
-    if not value:
-        raise OAuthError("invalid_request", "token is required.")
-    if value.startswith(tokens.REFRESH_PREFIX):
-        row = RefreshToken.by_token_hash(tokens.digest(value))
-        grant = row.grant if row else None
-    elif value.startswith(tokens.GRANT_PREFIX):
-        grant = OAuthGrant.by_token_hash(tokens.digest(value))
-    else:
-        grant = _grant_of_access_token(value, now)
-    if grant is not None and grant.client_id == client.id:
-        grants.revoke_grants(OAuthGrant.id == grant.id, reason=grants.REASON_REVOKED_BY_CLIENT, now=now)
-
-
-def _grant_of_access_token(value: str, now: datetime) -> OAuthGrant | None:
-    try:
-        body = keys.verify(value, claims.ACCESS_TOKEN_TYP, now)
-    except keys.InvalidJWT:
-        return None
-    return OAuthGrant.by_public_id(body["sid"]) if "sid" in body else None
+ACCESS_TOKEN_CLAIMS = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "sid")
 
 
 def live_grant(grant: OAuthGrant | None, now: datetime) -> bool:
@@ -39,32 +20,121 @@ def live_grant(grant: OAuthGrant | None, now: datetime) -> bool:
     return grant is not None and grant.client.disabled_at is None and grants.state(grant, now) == grants.ACTIVE
 
 
-def introspect(client: OAuthClient, value: str | None, now: datetime) -> dict:
-    """Exactly {"active": false} for anything revoked, expired, unknown or another client's."""
-    if not value:
-        raise OAuthError("invalid_request", "token is required.")
-    if value.startswith(tokens.REFRESH_PREFIX):
-        return _introspect_refresh(client, RefreshToken.by_token_hash(tokens.digest(value)), now)
+@dataclass
+class PresentedToken:
+    """A token as RFC 7009 / RFC 7662 see it (Authlib's TokenMixin, the part they use): the client it was issued
+    to, its grant when it has one, and what introspection answers about it."""
+
+    client_id: str
+    grant: OAuthGrant | None
+    at: datetime
+    payload: dict = field(default_factory=dict)
+    ended: bool = False  # rotated, revoked or expired on its own row (a refresh token)
+
+    def check_client(self, client: OAuthClient) -> bool:
+        return client.client_id == self.client_id
+
+    def is_expired(self) -> bool:
+        return self.ended
+
+    def is_revoked(self) -> bool:
+        """Judged by its grant (access tokens are stateless JWTs); asked only once the client may see the token."""
+        return self.grant is not None and not live_grant(self.grant, self.at)
+
+
+def _check_token_param(request) -> None:
+    """Authlib's check_params, with RFC 7009 §2.1 / RFC 7662 §2.1 read our way: the hint only speeds up a lookup,
+    which the token's prefix already does, so an unknown hint is ignored rather than refused; RFC 6749 §3.2: no
+    parameter twice."""
+    repeated = sorted(name for name in request.form if len(request.form.getlist(name)) > 1)
+    if repeated:
+        raise InvalidRequestError(f"Repeated parameter: {', '.join(repeated)}.")
+    if not request.form.get("token"):
+        raise InvalidRequestError("token is required.")
+
+
+def _access_token(value: str, at: datetime) -> dict | None:
     try:
-        body = keys.verify(value, claims.ACCESS_TOKEN_TYP, now)
+        return keys.verify(value, claims.ACCESS_TOKEN_TYP, at)  # an ID token's typ is refused
     except keys.InvalidJWT:
-        return INACTIVE
-    if body.get("client_id") != client.client_id:
-        return INACTIVE
-    if "sid" in body and not live_grant(OAuthGrant.by_public_id(body["sid"]), now):
-        return INACTIVE
-    return {"active": True, "token_type": "Bearer"} | {k: body[k] for k in
-            ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "sid") if k in body}  # fmt: skip
+        return None
 
 
-def _introspect_refresh(client: OAuthClient, row: RefreshToken | None, now: datetime) -> dict:
-    if row is None or row.grant.client_id != client.id or row.revoked_at or row.rotated_at or now > row.expires_at:
-        return INACTIVE
-    if not live_grant(row.grant, now):
-        return INACTIVE
-    return {"active": True, "token_type": "refresh_token", "scope": row.scope, "client_id": client.client_id,
-            "sub": claims.subject(row.grant.user_id), "exp": int(row.expires_at.timestamp()),
-            "sid": row.grant.public_id}  # fmt: skip
+class Revocation(RevocationEndpoint):
+    """RFC 7009. Revoking a refresh, grant or access token ends its grant: access tokens are stateless JWTs, so
+    their grant is what can be revoked, and every token of that grant stops working with it."""
+
+    CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
+
+    def check_params(self, request, client) -> None:
+        _check_token_param(request)
+
+    def authenticate_token(self, request, client) -> PresentedToken | None:
+        """Hook replaced: RFC 7009 §2.2, another client's token gets the same quiet 200 as an unknown one (Authlib
+        answers invalid_grant, which would tell a client that the token exists)."""
+        self.check_params(request, client)
+        token = self.query_token(request.form["token"], request.form.get("token_type_hint"))
+        return token if token is not None and token.check_client(client) else None
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> PresentedToken | None:
+        """Hook: the grant the token belongs to, found by the token's prefix."""
+        at = now()
+        if token_string.startswith(tokens.REFRESH_PREFIX):
+            row = RefreshToken.by_token_hash(tokens.digest(token_string))
+            grant = row.grant if row else None
+        elif token_string.startswith(tokens.GRANT_PREFIX):
+            grant = OAuthGrant.by_token_hash(tokens.digest(token_string))
+        else:
+            body = _access_token(token_string, at) or {}
+            grant = OAuthGrant.by_public_id(body["sid"]) if "sid" in body else None
+        return PresentedToken(grant.client.client_id, grant, at) if grant is not None else None
+
+    def revoke_token(self, token: PresentedToken, request) -> None:
+        """Hook: the whole grant ends (its refresh chain, cached checks, back-channel logouts), recorded as the
+        client's doing; the view commits."""
+        grants.revoke_grants(OAuthGrant.id == token.grant.id, reason=grants.REASON_REVOKED_BY_CLIENT, now=token.at)
+
+
+class Introspection(IntrospectionEndpoint):
+    """RFC 7662: exactly {"active": false} for anything revoked, expired, unknown or another client's."""
+
+    CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
+
+    def check_params(self, request, client) -> None:
+        _check_token_param(request)
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> PresentedToken | None:
+        """Hook: a refresh token by its digest, anything else must be one of our access-token JWTs."""
+        at = now()
+        if token_string.startswith(tokens.REFRESH_PREFIX):
+            return self._refresh_token(RefreshToken.by_token_hash(tokens.digest(token_string)), at)
+        body = _access_token(token_string, at)
+        if body is None:
+            return None
+        grant = OAuthGrant.by_public_id(body["sid"]) if "sid" in body else None
+        if "sid" in body and grant is None:
+            return None
+        payload = {"token_type": "Bearer"} | {k: body[k] for k in ACCESS_TOKEN_CLAIMS if k in body}
+        return PresentedToken(body.get("client_id", ""), grant, at, payload)
+
+    @staticmethod
+    def _refresh_token(row: RefreshToken | None, at: datetime) -> PresentedToken | None:
+        if row is None:
+            return None
+        grant = row.grant
+        payload = {"token_type": "refresh_token", "scope": row.scope, "client_id": grant.client.client_id,
+                   "sub": claims.subject(grant.user_id), "exp": int(row.expires_at.timestamp()),
+                   "sid": grant.public_id}  # fmt: skip
+        ended = bool(row.revoked_at or row.rotated_at) or at > row.expires_at
+        return PresentedToken(grant.client.client_id, grant, at, payload, ended)
+
+    def check_permission(self, token: PresentedToken, client: OAuthClient, request) -> bool:
+        """Hook: a client may introspect only its own tokens; another's reads as inactive (RFC 7662 §2.2)."""
+        return token.check_client(client)
+
+    def introspect_token(self, token: PresentedToken) -> dict:
+        """Hook: reached once the token is the client's, unexpired, and its grant live (grants.state)."""
+        return {"active": True, **token.payload}
 
 
 class InvalidToken(Exception):

@@ -2,11 +2,13 @@
 
 from datetime import datetime
 
+from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
 from app.extensions import db
+from app.oauth import tokens
 from app.security import identifiers
 from app.sessions.models import UserSession
 from app.types import UTCDateTime
@@ -27,7 +29,9 @@ def _one(statement, lock: bool):
     return _one_locked(statement) if lock else db.session.scalar(statement)
 
 
-class OAuthClient(db.Model):
+class OAuthClient(db.Model, ClientMixin):
+    """A registered client; Authlib's ClientMixin is how the server's grants and endpoints ask about it."""
+
     __tablename__ = "oauth_clients"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -55,6 +59,37 @@ class OAuthClient(db.Model):
     @classmethod
     def by_client_id(cls, client_id: str) -> "OAuthClient | None":
         return db.session.scalar(select(cls).where(cls.client_id == client_id))
+
+    # Authlib's ClientMixin: our registration rules, asked by Authlib's server.
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        return None  # DESIGN §5: redirect_uri is required, never defaulted from the registration
+
+    def get_allowed_scope(self, scope: str) -> str:
+        """The requested scopes this client is registered for, in the order asked."""
+        return " ".join(s for s in dict.fromkeys((scope or "").split()) if s in self.scope_set)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        from app.oauth.authorize import redirect_uri_registered  # authorize imports this module
+
+        return redirect_uri_registered(self, redirect_uri)
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        # Stored as keyed digests only (STYLE rule 6); a public client has none, so no secret matches.
+        return not self.is_public and tokens.client_secret_matches(client_secret, self.secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        """RFC 6749 §2.3: a public client authenticates with its id alone, a confidential one with its secret."""
+        return method == "none" if self.is_public else method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code"  # DESIGN §5: no implicit or hybrid flow
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
 
 
 class OAuthGrant(db.Model):

@@ -2,16 +2,20 @@
 
 from urllib.parse import urlencode
 
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 
 from app.accounts.services import sign_out
 from app.clock import now
 from app.extensions import csrf, db, limiter
 from app.oauth import authorize as authz
-from app.oauth import clients, discovery, endpoints, keys, token_service
+from app.oauth import discovery, endpoints, keys, token_service
 from app.oauth import logout as rp_logout
+from app.oauth.endpoints import Introspection, Revocation
 from app.oauth.errors import OAuthError
 from app.oauth.scopes import SCOPES
+from app.oauth.server import authenticate_client, current_server
 from app.security.origin import cross_site_allowed
 from app.security.ratelimit import failed_client_authentication, token_client_key
 from app.web.auth import forget_session, json_api, reauthenticate_url
@@ -31,11 +35,8 @@ def _oauth_json(view):
 
 
 def _error(exc: OAuthError):
-    headers = dict(NO_STORE)
-    if exc.status == 401 and request.authorization is not None:
-        headers["WWW-Authenticate"] = 'Basic realm="gatehouse"'
     db.session.commit()  # a revocation decided while failing (code replay, refresh reuse) must stand
-    return jsonify(exc.body()), exc.status, headers
+    return jsonify(exc.body()), exc.status, NO_STORE
 
 
 def _redirect(location: str):
@@ -103,41 +104,44 @@ def _single_valued(form) -> None:
     """RFC 6749 §3.2: request parameters MUST NOT be included more than once."""
     repeated = sorted(name for name in form if len(form.getlist(name)) > 1)
     if repeated:
-        raise OAuthError("invalid_request", f"Repeated parameter: {', '.join(repeated)}.")
+        raise InvalidRequestError(f"Repeated parameter: {', '.join(repeated)}.")
 
 
-def _client_call(service):
-    """Authenticate the client from the form or Basic header, call the service, commit, answer no-store JSON."""
-    try:
-        _single_valued(request.form)
-        client = clients.authenticate(request.headers.get("Authorization"), request.form)
-        result = service(client, request.form, now())
-    except OAuthError as exc:
-        return _error(exc)
+def _committed(response):
+    """The one commit of an endpoint Authlib answered: a revocation, or a portal session found expired, must stand."""
     db.session.commit()
-    return result, 200, NO_STORE
+    return response
 
 
 @bp.post("/oauth/token")
 @_oauth_json
 @limiter.limit(_token_limit, key_func=token_client_key, deduct_when=failed_client_authentication)
 def token():
-    return _client_call(lambda client, form, at: token_service.exchange(client, form, at).body())
+    try:
+        _single_valued(request.form)
+        client = authenticate_client("token")
+    except OAuth2Error as exc:
+        return current_server().handle_error_response(None, exc)
+    try:
+        body = token_service.exchange(client, request.form, now()).body()
+    except OAuthError as exc:
+        return _error(exc)
+    db.session.commit()
+    return body, 200, NO_STORE
 
 
 @bp.post("/oauth/revoke")
 @_oauth_json
 @limiter.limit(_token_limit, key_func=token_client_key, deduct_when=failed_client_authentication)
 def revoke():
-    # RFC 7009 §2.2: 200 whatever the token was; the body is ignored by clients.
-    return _client_call(lambda client, form, at: endpoints.revoke(client, form.get("token"), at) or {})
+    return _committed(current_server().create_endpoint_response(Revocation.ENDPOINT_NAME))
 
 
 @bp.post("/oauth/introspect")
 @_oauth_json
 @limiter.limit(_token_limit, key_func=token_client_key, deduct_when=failed_client_authentication)
 def introspect():
-    return _client_call(lambda client, form, at: endpoints.introspect(client, form.get("token"), at))
+    return _committed(current_server().create_endpoint_response(Introspection.ENDPOINT_NAME))
 
 
 @bp.route("/oauth/userinfo", methods=["GET", "POST"])

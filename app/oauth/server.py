@@ -1,0 +1,120 @@
+"""The provider's Authlib AuthorizationServer: clients found through `clients.find`, our client authentication
+registered in place of Authlib's, and the RFC 7009 / RFC 7662 endpoints (app/oauth/endpoints.py) on it."""
+
+from authlib.consts import default_json_headers
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError
+from flask import Flask, current_app
+
+from app.oauth import clients
+from app.oauth.errors import OAuthError
+from app.oauth.models import OAuthClient
+from app.oauth.scopes import SCOPES
+
+SERVER_EXTENSION_KEY = "gatehouse.oauth_server"
+# RFC 6749 §2.3: every endpoint that authenticates clients accepts these, exactly one per request.
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+
+class ClientAuthenticationFailed(InvalidClientError):
+    """RFC 6749 §5.2 invalid_client, always 401; the Basic challenge only when the client used the Authorization
+    header (Authlib's own adds one to every 401 and repeats the description in it)."""
+
+    status_code = 401
+
+    def __init__(self, description: str = "Client authentication failed.", *, basic: bool = False):
+        super().__init__(description=description, status_code=401)
+        self.basic = basic
+
+    def get_headers(self):
+        headers = default_json_headers[:]
+        if self.basic:
+            headers.append(("WWW-Authenticate", 'Basic realm="gatehouse"'))
+        return headers
+
+
+def query_client(client_id: str) -> OAuthClient | None:
+    """Authlib's query_client: through `clients.find`, so a malformed id never reaches a query (DESIGN §8); a
+    disabled client reads as unknown, so it is refused at every endpoint from the moment the change commits."""
+    client = clients.find(client_id)
+    return client if client is not None and client.disabled_at is None else None
+
+
+def save_token(token: dict, request) -> None:
+    """Authlib's save_token. Tokens are stored where token_service mints them: a refresh token's row must be written
+    in the same locked transaction that marks its predecessor rotated (DESIGN §5), and access tokens are stateless
+    JWTs (RFC 9068). Nothing is left for Authlib to save."""
+
+
+def _basic_used(request) -> bool:
+    header = request.headers.get("Authorization") or ""
+    return header.lower().startswith("basic ")
+
+
+def authenticate_client_secret_basic(query_client, request) -> OAuthClient | None:
+    """Replaces Authlib's: RFC 6749 §2.3.1 form-decoding of both parts ('+' is a space), a malformed header or a
+    wrong secret is a 401 with the Basic challenge, and a second method alongside is refused."""
+    if not _basic_used(request):
+        return None
+    try:
+        client_id, secret = clients.basic_credentials(request.headers["Authorization"])
+    except OAuthError as exc:
+        raise ClientAuthenticationFailed(exc.description, basic=True) from exc
+    posted_id = request.form.get("client_id")
+    if request.form.get("client_secret") is not None or (posted_id and posted_id != client_id):
+        raise InvalidRequestError("Use one client authentication method.")
+    client = query_client(client_id)
+    if client is None or not client.check_client_secret(secret):
+        raise ClientAuthenticationFailed(basic=True)
+    return client
+
+
+def authenticate_client_secret_post(query_client, request) -> OAuthClient | None:
+    """Replaces Authlib's: an unknown client is a 401 as with Basic (Authlib's answers 400), and a public client
+    presenting a secret is refused rather than tried as `none`."""
+    secret = request.form.get("client_secret")
+    if _basic_used(request) or secret is None:
+        return None
+    client = query_client(request.form.get("client_id"))
+    if client is not None and client.is_public:
+        raise ClientAuthenticationFailed("A public client has no secret.")
+    if client is None or not client.check_client_secret(secret):
+        raise ClientAuthenticationFailed()
+    return client
+
+
+def authenticate_none(query_client, request) -> OAuthClient:
+    """Replaces Authlib's, and comes last: a public client names itself in the form (never the query string), and
+    whatever no method accepted is our one 401."""
+    client = None
+    if not _basic_used(request) and request.form.get("client_secret") is None:
+        client = query_client(request.form.get("client_id"))
+    if client is None or not client.is_public:
+        raise ClientAuthenticationFailed()
+    return client
+
+
+def init_server(app: Flask) -> None:
+    """One AuthorizationServer per app, kept in app.extensions (tests build several apps in one process)."""
+    from app.oauth.endpoints import Introspection, Revocation
+
+    server = AuthorizationServer()
+    server.init_app(app, query_client=query_client, save_token=save_token)
+    server.scopes_supported = list(SCOPES)
+    server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
+    server.register_client_auth_method("client_secret_post", authenticate_client_secret_post)
+    server.register_client_auth_method("none", authenticate_none)
+    server.register_endpoint(Revocation)
+    server.register_endpoint(Introspection)
+    app.extensions[SERVER_EXTENSION_KEY] = server
+
+
+def current_server() -> AuthorizationServer:
+    return current_app.extensions[SERVER_EXTENSION_KEY]
+
+
+def authenticate_client(endpoint: str) -> OAuthClient:
+    """The client of this request, authenticated by the server's methods (for our token endpoint, until it is an
+    Authlib grant)."""
+    server = current_server()
+    return server.authenticate_client(server.create_oauth2_request(None), CLIENT_AUTH_METHODS, endpoint)

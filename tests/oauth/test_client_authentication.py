@@ -1,0 +1,84 @@
+"""RFC 6749 §2.3 client authentication and the RFC 7009 / RFC 7662 requests, as the Authlib server answers them."""
+
+import base64
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from tests.oauth.conftest import Flow
+
+
+def basic(client_id: str, secret: str) -> dict:
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+def percent_encoded(value: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in value.encode())
+
+
+@pytest.mark.parametrize("path", ["/oauth/introspect", "/oauth/revoke"])
+def test_basic_credentials_are_form_decoded(app, flow, path):
+    """RFC 6749 §2.3.1: the id and secret are form-urlencoded before Base64; a client that encodes every octet
+    is still the same client."""
+    tokens = flow.tokens()
+    headers = basic(percent_encoded(flow.rp.client_id), percent_encoded(flow.rp.secret))
+    response = app.test_client().post(path, data={"token": tokens["refresh_token"]}, headers=headers)
+    assert response.status_code == 200
+    if path == "/oauth/introspect":
+        assert response.json["active"] is True
+
+
+def test_the_basic_challenge_answers_basic_only(app, flow):
+    """RFC 6749 §5.2: the WWW-Authenticate challenge goes with a failed Authorization header, not with a failed
+    client_secret_post."""
+    form = {"token": "ghr_x"}
+    in_basic = app.test_client().post("/oauth/introspect", data=form, headers=basic(flow.rp.client_id, "ghs_no"))
+    posted = app.test_client().post("/oauth/introspect", data=form | {"client_id": flow.rp.client_id,
+                                                                        "client_secret": "ghs_no"})  # fmt: skip
+    assert (in_basic.status_code, in_basic.headers["WWW-Authenticate"]) == (401, 'Basic realm="gatehouse"')
+    assert posted.status_code == 401 and "WWW-Authenticate" not in posted.headers
+    assert (
+        in_basic.json
+        == posted.json
+        == {"error": "invalid_client", "error_description": "Client authentication failed."}
+    )
+
+
+@pytest.mark.parametrize("path", ["/oauth/introspect", "/oauth/revoke"])
+def test_a_request_without_a_token_is_invalid(app, flow, path):
+    response = app.test_client().post(path, data=flow.rp.auth())
+    assert response.status_code == 400 and response.json["error"] == "invalid_request"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", ["/oauth/introspect", "/oauth/revoke"])
+def test_a_repeated_parameter_is_refused(app, flow, path):
+    tokens = flow.tokens()
+    form = MultiDict([*flow.rp.auth().items(), ("token", tokens["refresh_token"]), ("token", "ghr_other")])
+    response = app.test_client().post(path, data=form)
+    assert response.status_code == 400 and response.json["error"] == "invalid_request"
+    assert flow.refresh(tokens["refresh_token"]).status_code == 200
+
+
+def test_an_unknown_token_type_hint_is_ignored(app, flow):
+    """RFC 7009 §2.1: the hint only helps the lookup; the token is still found and revoked."""
+    tokens = flow.tokens()
+    form = flow.rp.auth() | {"token": tokens["refresh_token"], "token_type_hint": "grant_token"}
+    response = app.test_client().post("/oauth/revoke", data=form)
+    assert (response.status_code, response.json) == (200, {})
+    assert flow.refresh(tokens["refresh_token"]).json["error"] == "invalid_grant"
+
+
+def test_a_public_client_revokes_and_introspects_with_its_id_alone(app, owner, make_client):
+    flow = Flow(app, make_client(public=True, first_party=True)).sign_in()
+    tokens = flow.tokens()
+    assert flow.introspect(tokens["refresh_token"])["active"] is True
+    response = app.test_client().post("/oauth/revoke", data={"client_id": flow.rp.client_id,
+                                                             "token": tokens["refresh_token"]})  # fmt: skip
+    assert response.status_code == 200
+    assert flow.introspect(tokens["access_token"]) == {"active": False}
+
+
+def test_a_confidential_client_without_its_secret_is_refused(app, flow):
+    response = app.test_client().post("/oauth/introspect", data={"client_id": flow.rp.client_id, "token": "ghr_x"})
+    assert response.status_code == 401 and response.json["error"] == "invalid_client"
