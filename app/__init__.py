@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import config as settings
 from app.cache import CACHE_EXTENSION_KEY, build_cache, install_commit_hooks
 from app.clock import CLOCK_EXTENSION_KEY, SystemClock
-from app.extensions import csrf, db, limiter, migrate
+from app.extensions import csrf, db, migrate
 from app.security.passwords import install_hasher
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ def setup_config(app: Flask, overrides: dict | None) -> None:
 
 def setup_extensions(app: Flask) -> None:
     from app.security.origin import init_origin_check
-    from app.security.ratelimit import LOCAL_WINDOWS_KEY, LocalWindows
+    from app.security.ratelimit import init_rate_limits
     from app.sessions.codec import SignedCookieStore
     from app.sessions.devices import GeoLocator
     from app.web.auth import STORE_EXTENSION_KEY, init_auth
@@ -60,16 +60,10 @@ def setup_extensions(app: Flask) -> None:
         app.config["SECRET_KEY"], app.config["SECRET_KEY_FALLBACKS"]
     )
     app.extensions["gatehouse.geoip"] = GeoLocator(app.config["GEOIP_DATABASE"])
-    app.extensions[LOCAL_WINDOWS_KEY] = LocalWindows()
+    init_rate_limits(app)
     # Cross-site posts are refused before anything else, then the session is loaded.
     init_origin_check(app)
     init_auth(app)
-    limiter.init_app(app)
-    # Every limit here is a route decorator, which checks itself inside its view (after the session is loaded, so
-    # limits can be keyed on the signed-in user); there are no default, application or blueprint limits. Flask-
-    # Limiter's before-request check would find nothing, yet costs a quarter of a blueprint route's per-request
-    # time (`python -m bench.profile_verify`). Its after-request hook stays: it deducts and sets the headers.
-    app.before_request_funcs[None].remove(limiter._check_request_limit)
     if app.config["TRUSTED_PROXY_COUNT"]:
         count = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)

@@ -118,8 +118,6 @@ def finalize(config: dict) -> None:
     config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(config["DATABASE_URL"])
     config["RATELIMIT_STORAGE_URI"] = config["REDIS_URL"] or "memory://"
     config["RATELIMIT_STORAGE_OPTIONS"] = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
-    config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"] = True
-    config["RATELIMIT_HEADERS_ENABLED"] = True
     config["RATELIMIT_KEY_PREFIX"] = config.get("RATELIMIT_KEY_PREFIX", "gh-rl")
     config["WTF_CSRF_TIME_LIMIT"] = 3600
 

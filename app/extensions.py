@@ -1,16 +1,13 @@
-"""Flask extensions, created unbound and bound in create_app."""
+"""Flask extensions, created unbound and bound in create_app (rate limits: app.security.ratelimit, on `limits`)."""
 
 import sqlite3
 
-from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
-
-from app.security.ratelimit import client_ip_key
 
 # Stable constraint names, so migrations can alter them on every backend.
 NAMING_CONVENTION = {
@@ -29,7 +26,6 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=client_ip_key, default_limits=[])
 
 
 @event.listens_for(Engine, "connect")

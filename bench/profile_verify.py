@@ -17,7 +17,6 @@ PARTS = (
     ("session teardown (ROLLBACK, connection back to the pool)", "flask_sqlalchemy/extension.py", "_teardown_session"),
     ("Flask session (not opened on the cookie-free API)", "app/web/auth.py", "open_session"),
     ("rate limit (one hit: this process's windows or Redis)", "app/security/ratelimit.py", "retry_after"),
-    ("Flask-Limiter after-request (deductions, headers)", "flask_limiter/_extension.py", "__inject_headers"),
     ("client secret HMAC (current key and every fallback)", "app/oauth/tokens.py", "client_secret_matches"),
     ("grant verify service (digest, cache lookup, checks)", "app/client_api/services.py", "verify_grant"),
     ("JSON body read and parse", "app/client_api/views.py", "_json_object"),

@@ -4,11 +4,11 @@ from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
-from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, url_for
 
 from app.accounts.services import sign_out
 from app.clock import now
-from app.extensions import csrf, db, limiter
+from app.extensions import csrf, db
 from app.oauth import authorize as authz
 from app.oauth import discovery, endpoints, keys, token_service
 from app.oauth import logout as rp_logout
@@ -17,16 +17,12 @@ from app.oauth.errors import OAuthError
 from app.oauth.scopes import SCOPES
 from app.oauth.server import authenticate_client, current_server
 from app.security.origin import cross_site_allowed
-from app.security.ratelimit import failed_client_authentication, token_client_key
+from app.security.ratelimit import limit_failed_client_authentication
 from app.web.auth import forget_session, json_api, reauthenticate_url
 
 bp = Blueprint("oauth", __name__)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def _token_limit() -> str:
-    return current_app.config["TOKEN_RATE_LIMIT"]
 
 
 def _oauth_json(view):
@@ -115,7 +111,7 @@ def _committed(response):
 
 @bp.post("/oauth/token")
 @_oauth_json
-@limiter.limit(_token_limit, key_func=token_client_key, deduct_when=failed_client_authentication)
+@limit_failed_client_authentication
 def token():
     try:
         _single_valued(request.form)
@@ -132,14 +128,14 @@ def token():
 
 @bp.post("/oauth/revoke")
 @_oauth_json
-@limiter.limit(_token_limit, key_func=token_client_key, deduct_when=failed_client_authentication)
+@limit_failed_client_authentication
 def revoke():
     return _committed(current_server().create_endpoint_response(Revocation.ENDPOINT_NAME))
 
 
 @bp.post("/oauth/introspect")
 @_oauth_json
-@limiter.limit(_token_limit, key_func=token_client_key, deduct_when=failed_client_authentication)
+@limit_failed_client_authentication
 def introspect():
     return _committed(current_server().create_endpoint_response(Introspection.ENDPOINT_NAME))
 

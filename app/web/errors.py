@@ -69,8 +69,7 @@ def _http_error(exc: HTTPException):
 
 
 def _retry_after(exc: HTTPException) -> int:
-    limit = getattr(exc, "limit", None)
-    return int(limit.limit.get_expiry()) if limit is not None else 60
+    return int(getattr(exc, "retry_after", None) or 60)  # werkzeug's TooManyRequests(retry_after=seconds)
 
 
 def _csrf_error(exc: CSRFError):
