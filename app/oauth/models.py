@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from authlib.oauth2.rfc6749 import ClientMixin
+from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -157,7 +157,7 @@ class OAuthGrant(db.Model):
         return list(result)
 
 
-class AuthorizationCode(db.Model):
+class AuthorizationCode(db.Model, AuthorizationCodeMixin):
     """Single use, kept after use so that a replay can revoke what the first use issued."""
 
     __tablename__ = "oauth_authorization_codes"
@@ -178,6 +178,14 @@ class AuthorizationCode(db.Model):
     @classmethod
     def by_code_hash(cls, code_hash: str, *, lock: bool = False) -> "AuthorizationCode | None":
         return _one(select(cls).where(cls.code_hash == code_hash), lock)
+
+    # Authlib's AuthorizationCodeMixin, asked by the code exchange (RFC 6749 §4.1.3).
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
 
 
 class RefreshToken(db.Model):

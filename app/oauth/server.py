@@ -1,5 +1,8 @@
 """The provider's Authlib AuthorizationServer: clients found through `clients.find`, our client authentication
-registered in place of Authlib's, and the RFC 7009 / RFC 7662 endpoints (app/oauth/endpoints.py) on it."""
+registered in place of Authlib's, the code exchange (token_service.CodeExchange with S256-only PKCE) and the
+RFC 7009 / RFC 7662 endpoints (app/oauth/endpoints.py) on it."""
+
+import logging
 
 from authlib.consts import default_json_headers
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -12,6 +15,9 @@ from app.oauth.models import OAuthClient
 from app.oauth.scopes import SCOPES
 
 SERVER_EXTENSION_KEY = "gatehouse.oauth_server"
+# Authlib's grants log each issued token at DEBUG ("Issue token %r to %r"); catalogue #32: no token value in any log,
+# whatever level the app runs at.
+TOKEN_LOGGING_GRANTS = "authlib.oauth2.rfc6749.grants"
 # RFC 6749 §2.3: every endpoint that authenticates clients accepts these, exactly one per request.
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -97,6 +103,7 @@ def authenticate_none(query_client, request) -> OAuthClient:
 def init_server(app: Flask) -> None:
     """One AuthorizationServer per app, kept in app.extensions (tests build several apps in one process)."""
     from app.oauth.endpoints import Introspection, Revocation
+    from app.oauth.token_service import CodeExchange, S256CodeChallenge
 
     server = AuthorizationServer()
     server.init_app(app, query_client=query_client, save_token=save_token)
@@ -104,9 +111,11 @@ def init_server(app: Flask) -> None:
     server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
     server.register_client_auth_method("client_secret_post", authenticate_client_secret_post)
     server.register_client_auth_method("none", authenticate_none)
+    server.register_grant(CodeExchange, [S256CodeChallenge(required=True)])
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)
     app.extensions[SERVER_EXTENSION_KEY] = server
+    logging.getLogger(TOKEN_LOGGING_GRANTS).setLevel(logging.INFO)
 
 
 def current_server() -> AuthorizationServer:
@@ -114,7 +123,7 @@ def current_server() -> AuthorizationServer:
 
 
 def authenticate_client(endpoint: str) -> OAuthClient:
-    """The client of this request, authenticated by the server's methods (for our token endpoint, until it is an
-    Authlib grant)."""
+    """The client of this request, authenticated by the server's methods (for the refresh and client-credentials
+    grants, which are still token_service's own)."""
     server = current_server()
     return server.authenticate_client(server.create_oauth2_request(None), CLIENT_AUTH_METHODS, endpoint)

@@ -1,23 +1,29 @@
 """The token endpoint's rules: code exchange, refresh rotation with reuse detection, client credentials."""
 
-import base64
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError
+from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
+from authlib.oauth2.rfc7636 import CodeChallenge, create_s256_code_challenge
 from flask import current_app
 from sqlalchemy import update
 
+from app.accounts.models import User
 from app.audit import services as audit
 from app.audit.tags import EventTag
+from app.clock import now as app_now
 from app.extensions import db
 from app.oauth import claims, grants, tokens
-from app.oauth.clients import GRANT_CLIENT_CREDENTIALS, GRANT_CODE, GRANT_REFRESH
+from app.oauth.clients import GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH
 from app.oauth.errors import OAuthError, invalid_grant, invalid_request
 from app.oauth.models import AuthorizationCode, OAuthClient, OAuthGrant, RefreshToken
+from app.oauth.server import CLIENT_AUTH_METHODS
 from app.security import identifiers
+
+GRANT_ENDED = "The grant has been revoked or has expired, or its portal session has ended."
 
 
 @dataclass
@@ -39,32 +45,85 @@ class TokenResponse:
 
 
 def exchange(client: OAuthClient, form, now: datetime) -> TokenResponse:
+    """The grants still ours: refresh (rotation with reuse detection) and client credentials; the code exchange is
+    CodeExchange on Authlib's server."""
     grant_type = form.get("grant_type")
-    if grant_type not in (GRANT_CODE, GRANT_REFRESH, GRANT_CLIENT_CREDENTIALS):
+    if grant_type not in (GRANT_REFRESH, GRANT_CLIENT_CREDENTIALS):
         raise OAuthError("unsupported_grant_type", "Supported: authorization_code, refresh_token, client_credentials.")
     if grant_type not in client.grant_types:
         raise OAuthError("unauthorized_client", f"This client may not use {grant_type}.")
-    handler = {GRANT_CODE: redeem_code, GRANT_REFRESH: refresh, GRANT_CLIENT_CREDENTIALS: client_credentials}
+    handler = {GRANT_REFRESH: refresh, GRANT_CLIENT_CREDENTIALS: client_credentials}
     return handler[grant_type](client, form, now)
 
 
-def redeem_code(client: OAuthClient, form, now: datetime) -> TokenResponse:
-    code_value, verifier = form.get("code"), form.get("code_verifier")
-    if not code_value:
-        raise invalid_request("code is required.")
-    if not verifier:
-        raise invalid_request("code_verifier is required (PKCE).")
-    code = AuthorizationCode.by_code_hash(tokens.digest(code_value), lock=True)
-    if code is None or code.grant.client_id != client.id:
-        raise invalid_grant("Unknown authorization code.")
-    if code.used_at is not None:
-        _revoke_after_replay(code, now)
-        raise invalid_grant("This authorization code was already used; what it issued is now revoked.")
-    # Any checked presentation burns the code (security-anchors D7): no second guess at the verifier.
-    code.used_at = now
-    _check_code(code, form.get("redirect_uri"), verifier, now)
+def _s256_matches(verifier: str, challenge: str) -> bool:
+    return hmac.compare_digest(create_s256_code_challenge(verifier), challenge)
+
+
+class S256CodeChallenge(CodeChallenge):
+    """RFC 7636, as DESIGN §5 wants it and Authlib's does not: S256 only (no `plain`, not even as the default), and
+    a verifier required from every client, confidential ones too (Authlib requires one from public clients only)."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    CODE_CHALLENGE_METHODS = {"S256": _s256_matches}  # compared in constant time
+
+    def validate_code_verifier(self, grant, result) -> None:
+        """Hook after_validate_token_request. Every code has a challenge (the authorization endpoint refuses a
+        request without one), so Authlib's check demands the verifier whatever the client; CodeExchange asks for it
+        even before the code is looked at. Authlib's pattern is matched with `$`, which also matches before a
+        trailing newline: the verifier is checked whole first (RFC 7636 §4.1)."""
+        verifier = grant.request.form.get("code_verifier")
+        if verifier and not identifiers.is_code_verifier(verifier):
+            raise InvalidRequestError("code_verifier must be 43 to 128 unreserved characters.")
+        super().validate_code_verifier(grant, result)
+
+    def get_authorization_code_challenge_method(self, authorization_code: AuthorizationCode) -> str:
+        return "S256"  # the only method the authorization endpoint accepts
+
+
+class CodeExchange(AuthorizationCodeGrant):
+    """RFC 6749 §4.1.3 on Authlib's grant; the authorization endpoint that issues the codes is still ours
+    (app/oauth/authorize.py)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
+
+    def query_authorization_code(self, code: str, client: OAuthClient) -> AuthorizationCode:
+        """Hook: the code row, locked. A used code is a replay: what it issued is revoked (the view commits that
+        although the answer is invalid_grant). Any checked presentation burns the code (security-anchors D7): no
+        second guess at the verifier."""
+        if not self.request.form.get("code_verifier"):
+            raise InvalidRequestError("code_verifier is required (PKCE).")  # before the code is looked at
+        row = AuthorizationCode.by_code_hash(tokens.digest(code), lock=True)
+        if row is None or row.grant.client_id != client.id:
+            raise InvalidGrantError("Unknown authorization code.")
+        at = app_now()
+        if row.used_at is not None:
+            _revoke_after_replay(row, at)
+            raise InvalidGrantError("This authorization code was already used; what it issued is now revoked.")
+        row.used_at = at
+        if at > row.expires_at:
+            raise InvalidGrantError("The authorization code has expired.")
+        return row
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> User:
+        """Hook: the user, while the grant the code belongs to still stands (its portal session too)."""
+        if grants.state(authorization_code.grant, app_now()) != grants.ACTIVE:
+            raise InvalidGrantError(GRANT_ENDED)
+        return authorization_code.grant.user
+
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
+        """Hook: our tokens (a JWT access token, a new refresh chain, the ID token with sid and nonce, and the
+        grant token of DESIGN §6), minted and stored by _issue; Authlib's server.save_token has nothing left."""
+        return redeem_code(self.request.authorization_code, app_now()).body()
+
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+        """Hook: codes are marked used (query_authorization_code), never deleted, so that a replay can revoke what
+        the first use issued; the cleanup command removes them once expired."""
+
+
+def redeem_code(code: AuthorizationCode, now: datetime) -> TokenResponse:
     grant = code.grant
-    _check_grant_live(grant, now)
     # The grant's token changes before any refresh token references the grant: two exchanges on one grant
     # then queue on the grant row instead of deadlocking (an insert's key-share lock, then a unique update).
     grant_token = grants.issue_grant_token(grant)
@@ -72,18 +131,6 @@ def redeem_code(client: OAuthClient, form, now: datetime) -> TokenResponse:
     response = _issue(grant, code.scope, now, nonce=code.nonce)
     response.grant_token = grant_token
     return response
-
-
-def _check_code(code: AuthorizationCode, redirect_uri: str | None, verifier: str, now: datetime) -> None:
-    if now > code.expires_at:
-        raise invalid_grant("The authorization code has expired.")
-    if redirect_uri != code.redirect_uri:  # required, and exactly the one used at /authorize (RFC 6749 §4.1.3)
-        raise invalid_grant("redirect_uri does not match the authorization request.")
-    if not identifiers.is_code_verifier(verifier):
-        raise invalid_request("code_verifier must be 43 to 128 unreserved characters.")
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    if not hmac.compare_digest(challenge, code.code_challenge):
-        raise invalid_grant("code_verifier does not match the code_challenge.")
 
 
 def _revoke_after_replay(code: AuthorizationCode, now: datetime) -> None:
@@ -94,7 +141,7 @@ def _revoke_after_replay(code: AuthorizationCode, now: datetime) -> None:
 
 def _check_grant_live(grant: OAuthGrant, now: datetime) -> None:
     if grants.state(grant, now) != grants.ACTIVE:
-        raise invalid_grant("The grant has been revoked or has expired, or its portal session has ended.")
+        raise invalid_grant(GRANT_ENDED)
 
 
 def refresh(client: OAuthClient, form, now: datetime) -> TokenResponse:

@@ -12,6 +12,7 @@ from app.extensions import csrf, db
 from app.oauth import authorize as authz
 from app.oauth import discovery, endpoints, keys, token_service
 from app.oauth import logout as rp_logout
+from app.oauth.clients import GRANT_CODE
 from app.oauth.endpoints import Introspection, Revocation
 from app.oauth.errors import OAuthError
 from app.oauth.scopes import SCOPES
@@ -115,6 +116,8 @@ def _committed(response):
 def token():
     try:
         _single_valued(request.form)
+        if request.form.get("grant_type") == GRANT_CODE:
+            return _committed(current_server().create_token_response())
         client = authenticate_client("token")
     except OAuth2Error as exc:
         return current_server().handle_error_response(None, exc)

@@ -5,7 +5,7 @@ import base64
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from tests.oauth.conftest import Flow
+from tests.oauth.conftest import Flow, pkce, query_of
 
 
 def basic(client_id: str, secret: str) -> dict:
@@ -82,3 +82,29 @@ def test_a_public_client_revokes_and_introspects_with_its_id_alone(app, owner, m
 def test_a_confidential_client_without_its_secret_is_refused(app, flow):
     response = app.test_client().post("/oauth/introspect", data={"client_id": flow.rp.client_id, "token": "ghr_x"})
     assert response.status_code == 401 and response.json["error"] == "invalid_client"
+
+
+def _code_for(flow, challenge: str) -> str:
+    response = flow.authorize(challenge)
+    if response.status_code == 200 and "consent" in response.text:
+        response = flow.consent(response)
+    return query_of(response.headers["Location"])["code"]
+
+
+def test_the_verifier_is_never_compared_as_plain(flow):
+    """DESIGN §5: S256 only. A verifier equal to the challenge is what `plain` (Authlib's default method) accepts."""
+    challenge = "c" * 43
+    answer = flow.redeem(_code_for(flow, challenge), challenge)
+    assert answer.status_code == 400 and answer.json["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize("public", [False, True])
+def test_every_client_must_present_a_verifier(app, owner, make_client, public):
+    """DESIGN §5: PKCE binds confidential clients too (Authlib's CodeChallenge binds only public ones)."""
+    flow = Flow(app, make_client(public=public, first_party=True)).sign_in()
+    verifier, challenge = pkce()
+    code = _code_for(flow, challenge)
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": flow.rp.redirect_uri}
+    answer = flow.token(**form)
+    assert answer.status_code == 400 and answer.json["error"] == "invalid_request"
+    assert flow.redeem(code, verifier).status_code == 200  # refused before the code was looked at
