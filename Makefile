@@ -41,7 +41,7 @@ run: $(VENV)/.installed instance/secret_key
 test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench

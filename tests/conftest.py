@@ -35,10 +35,21 @@ def pytest_configure(config) -> None:
 def pytest_sessionfinish(session, exitstatus) -> None:
     """Catalogue #32 over the whole run: a secret value issued by the app must never reach a log line."""
     scan = getattr(session.config, "gatehouse_log_scan", None)
-    leaks = scan.leaks() if scan else []
+    leaks = (scan.leaks() if scan else []) + getattr(session.config, "gatehouse_worker_leaks", [])
+    worker_output = getattr(session.config, "workeroutput", None)
+    if worker_output is not None:  # a pytest-xdist worker: its exit status is not the run's, so the controller judges
+        worker_output["gatehouse_leaks"] = leaks
+        return
     if leaks:
         print("\nissued secret values found in the logs (catalogue #32):\n  " + "\n  ".join(leaks[:20]))
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """pytest-xdist's controller collects each worker's log-scan findings (see pytest_sessionfinish)."""
+    leaks = node.workeroutput.get("gatehouse_leaks", []) if hasattr(node, "workeroutput") else []
+    node.config.gatehouse_worker_leaks = getattr(node.config, "gatehouse_worker_leaks", []) + leaks
 
 
 def need(condition: bool, reason: str) -> None:
@@ -61,6 +72,8 @@ def base_config(database_url: str, **overrides) -> dict:
         "ARGON2_FAST": True,
         "GEOIP_DATABASE": None,
         "TRUSTED_PROXY_COUNT": 0,
+        # Parallel test processes share one Redis: their sign-in limits must not count each other's attempts.
+        "RATELIMIT_KEY_PREFIX": f"gh-rl-{os.getpid()}",
         **overrides,
     }
 
