@@ -53,7 +53,7 @@ def hint(has_second_factor: bool) -> str:
     return (
         f"At least {minimum_length(has_second_factor)} characters. Spaces, accents and any symbols are welcome; "
         "no digits or capitals are required. A passphrase of a few unrelated words works well. Common and "
-        "breached passwords are refused."
+        "breached passwords are refused, and so are ones built on your name, your e-mail or a repeated pattern."
     )
 
 
