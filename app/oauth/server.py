@@ -1,6 +1,6 @@
 """The provider's Authlib AuthorizationServer: clients found through `clients.find`, our client authentication
-registered in place of Authlib's, the code exchange (token_service.CodeExchange with S256-only PKCE) and the
-RFC 7009 / RFC 7662 endpoints (app/oauth/endpoints.py) on it."""
+registered in place of Authlib's, the code exchange (token_service.CodeExchange with S256-only PKCE), client
+credentials, and the RFC 7009 / RFC 7662 endpoints (app/oauth/endpoints.py) on it."""
 
 import logging
 
@@ -103,7 +103,7 @@ def authenticate_none(query_client, request) -> OAuthClient:
 def init_server(app: Flask) -> None:
     """One AuthorizationServer per app, kept in app.extensions (tests build several apps in one process)."""
     from app.oauth.endpoints import Introspection, Revocation
-    from app.oauth.token_service import CodeExchange, S256CodeChallenge
+    from app.oauth.token_service import ClientCredentials, CodeExchange, S256CodeChallenge
 
     server = AuthorizationServer()
     server.init_app(app, query_client=query_client, save_token=save_token)
@@ -112,6 +112,7 @@ def init_server(app: Flask) -> None:
     server.register_client_auth_method("client_secret_post", authenticate_client_secret_post)
     server.register_client_auth_method("none", authenticate_none)
     server.register_grant(CodeExchange, [S256CodeChallenge(required=True)])
+    server.register_grant(ClientCredentials)
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)
     app.extensions[SERVER_EXTENSION_KEY] = server
@@ -123,7 +124,7 @@ def current_server() -> AuthorizationServer:
 
 
 def authenticate_client(endpoint: str) -> OAuthClient:
-    """The client of this request, authenticated by the server's methods (for the refresh and client-credentials
-    grants, which are still token_service's own)."""
+    """The client of this request, authenticated by the server's methods (for the refresh grant, which is still
+    token_service's own)."""
     server = current_server()
     return server.authenticate_client(server.create_oauth2_request(None), CLIENT_AUTH_METHODS, endpoint)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError
-from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
+from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, ClientCredentialsGrant
 from authlib.oauth2.rfc7636 import CodeChallenge, create_s256_code_challenge
 from flask import current_app
 from sqlalchemy import update
@@ -17,7 +17,7 @@ from app.audit.tags import EventTag
 from app.clock import now as app_now
 from app.extensions import db
 from app.oauth import claims, grants, tokens
-from app.oauth.clients import GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH
+from app.oauth.clients import GRANT_REFRESH
 from app.oauth.errors import OAuthError, invalid_grant, invalid_request
 from app.oauth.models import AuthorizationCode, OAuthClient, OAuthGrant, RefreshToken
 from app.oauth.server import CLIENT_AUTH_METHODS
@@ -45,15 +45,14 @@ class TokenResponse:
 
 
 def exchange(client: OAuthClient, form, now: datetime) -> TokenResponse:
-    """The grants still ours: refresh (rotation with reuse detection) and client credentials; the code exchange is
-    CodeExchange on Authlib's server."""
+    """The grant still ours: refresh (rotation with reuse detection); the code exchange and client credentials are
+    CodeExchange and ClientCredentials on Authlib's server."""
     grant_type = form.get("grant_type")
-    if grant_type not in (GRANT_REFRESH, GRANT_CLIENT_CREDENTIALS):
+    if grant_type != GRANT_REFRESH:
         raise OAuthError("unsupported_grant_type", "Supported: authorization_code, refresh_token, client_credentials.")
     if grant_type not in client.grant_types:
         raise OAuthError("unauthorized_client", f"This client may not use {grant_type}.")
-    handler = {GRANT_REFRESH: refresh, GRANT_CLIENT_CREDENTIALS: client_credentials}
-    return handler[grant_type](client, form, now)
+    return refresh(client, form, now)
 
 
 def _s256_matches(verifier: str, challenge: str) -> bool:
@@ -216,8 +215,13 @@ def _token_response(grant: OAuthGrant, scope: str, now: datetime, *, refresh_tok
     return response
 
 
-def client_credentials(client: OAuthClient, form, now: datetime) -> TokenResponse:
-    if client.is_public:
-        raise OAuthError("unauthorized_client", "Public clients cannot use client_credentials.")
-    ttl = current_app.config["ACCESS_TOKEN_TTL_SECONDS"]
-    return TokenResponse(claims.client_access_token(client, now), ttl, "")
+class ClientCredentials(ClientCredentialsGrant):
+    """RFC 6749 §4.4 on Authlib's grant, for machine clients registered with it (never public ones: registration
+    refuses that, and a client without the grant type gets Authlib's unauthorized_client)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
+
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
+        """Hook: a JWT access token naming the client itself (RFC 9068), and no refresh token."""
+        ttl = current_app.config["ACCESS_TOKEN_TTL_SECONDS"]
+        return TokenResponse(claims.client_access_token(self.request.client, app_now()), ttl, "").body()

@@ -12,7 +12,7 @@ from app.extensions import csrf, db
 from app.oauth import authorize as authz
 from app.oauth import discovery, endpoints, keys, token_service
 from app.oauth import logout as rp_logout
-from app.oauth.clients import GRANT_CODE
+from app.oauth.clients import GRANT_CLIENT_CREDENTIALS, GRANT_CODE
 from app.oauth.endpoints import Introspection, Revocation
 from app.oauth.errors import OAuthError
 from app.oauth.scopes import SCOPES
@@ -116,7 +116,7 @@ def _committed(response):
 def token():
     try:
         _single_valued(request.form)
-        if request.form.get("grant_type") == GRANT_CODE:
+        if request.form.get("grant_type") in (GRANT_CODE, GRANT_CLIENT_CREDENTIALS):  # the grants on Authlib
             return _committed(current_server().create_token_response())
         client = authenticate_client("token")
     except OAuth2Error as exc:

@@ -1,6 +1,7 @@
 """RFC 6749 §2.3 client authentication and the RFC 7009 / RFC 7662 requests, as the Authlib server answers them."""
 
 import base64
+import logging
 
 import pytest
 from werkzeug.datastructures import MultiDict
@@ -108,3 +109,13 @@ def test_every_client_must_present_a_verifier(app, owner, make_client, public):
     answer = flow.token(**form)
     assert answer.status_code == 400 and answer.json["error"] == "invalid_request"
     assert flow.redeem(code, verifier).status_code == 200  # refused before the code was looked at
+
+
+def test_a_client_credentials_token_never_reaches_the_logs(app, owner, make_client, caplog):
+    """Catalogue #32: Authlib's grants log what they issue at DEBUG; that logger stays above it."""
+    machine = make_client(client_credentials=True)
+    with caplog.at_level(logging.DEBUG):
+        response = app.test_client().post("/oauth/token", data=machine.auth() | {"grant_type": "client_credentials"})
+    assert response.status_code == 200 and "refresh_token" not in response.json
+    logged = caplog.text + "".join(str(record.args) for record in caplog.records)
+    assert response.json["access_token"] not in logged and machine.secret not in logged
