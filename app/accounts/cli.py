@@ -2,6 +2,7 @@
 
 import json
 import sys
+from typing import NoReturn
 
 import click
 from flask.cli import AppGroup
@@ -20,7 +21,7 @@ def _emit(data: dict) -> None:
     click.echo(json.dumps(data, indent=2))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     db.session.rollback()
     raise click.ClickException(message)
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, String, delete, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model, db
 from app.types import UTCDateTime
 
 ROLE_OWNER = "owner"
@@ -13,7 +13,7 @@ ROLE_MEMBER = "member"
 ROLES = (ROLE_OWNER, ROLE_MEMBER)
 
 
-class Account(db.Model):
+class Account(Model):
     __tablename__ = "accounts"
     __table_args__ = (
         # DESIGN §2: an account's own idle window can never outlast its absolute one.
@@ -36,7 +36,7 @@ class Account(db.Model):
         return db.session.scalar(select(cls).where(cls.name == name))
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "users"
     __table_args__ = (CheckConstraint("role IN ('owner', 'member')", name="role_known"),)
 
@@ -69,7 +69,7 @@ class User(db.Model):
             User.role == ROLE_OWNER,
             User.disabled_at.is_(None),
         )
-        return db.session.scalar(others)
+        return db.session.execute(others).scalar_one()
 
     def delete(self) -> None:
         """In one statement, so that the database's cascades (sessions, grants, refresh tokens) and SET NULLs

@@ -8,7 +8,7 @@ from app.clock import now
 from app.extensions import db
 from app.security import json_bodies
 from app.sessions import revocation
-from app.web.auth import current_user, forget_session, json_api, owner_required
+from app.web.auth import client_ip, forget_session, json_api, owner_required, signed_in_user
 from app.web.htmx import is_htmx
 from app.web.templating import minutes_in_words
 
@@ -16,7 +16,7 @@ bp = Blueprint("security", __name__)
 
 
 def _context(form: PolicyForm | None = None, notice: str | None = None) -> dict:
-    user = current_user()
+    user = signed_in_user()
     view = security.overview(user.account, now())
     if form is None:
         form = PolicyForm(
@@ -41,11 +41,11 @@ def save_policy():
     if form.validate_on_submit():
         try:
             saved = security.save_preset(
-                current_user().account,
+                signed_in_user().account,
                 form.preset.data,
                 *form.custom_minutes(),
                 apply_now=form.apply_now.data,
-                actor=current_user(),
+                actor=signed_in_user(),
                 now=now(),
             )
         except security.PolicyInvalid as invalid:
@@ -103,10 +103,8 @@ def revoke(scope: str):
 
 
 def _revoke(scope: str) -> int:
-    user = current_user()
-    return revocation.revoke_account_sessions(
-        user.account_id, scope, user.id, g.current_session.id, now(), request.remote_addr
-    )
+    user = signed_in_user()
+    return revocation.revoke_account_sessions(user.account_id, scope, user.id, g.current_session.id, now(), client_ip())
 
 
 # --- JSON API: the same card for scripts (session cookie + X-CSRFToken header) ---
@@ -124,7 +122,7 @@ def api_get():
 @owner_required
 def api_patch():
     try:
-        security.patch_policy(current_user().account, _json_object(), actor=current_user(), now=now())
+        security.patch_policy(signed_in_user().account, _json_object(), actor=signed_in_user(), now=now())
     except security.PolicyInvalid as invalid:
         return _invalid(invalid.errors)
     db.session.commit()
@@ -161,7 +159,7 @@ def _invalid(errors: dict[str, str]):
 
 
 def _api_body() -> dict:
-    view = security.overview(current_user().account, now())
+    view = security.overview(signed_in_user().account, now())
     return {
         "idle_minutes": view.idle_override,
         "absolute_minutes": view.absolute_override,

@@ -4,6 +4,7 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
@@ -157,7 +158,7 @@ def sign_in(email: str, password: str, meta: RequestMeta, now: datetime, replace
         try:
             user = authenticate(email, password)
         except InvalidCredentials as failure:
-            disabled = {"step": "disabled"} if isinstance(failure, AccountDisabled) else {}
+            disabled: dict[str, Any] = {"step": "disabled"} if isinstance(failure, AccountDisabled) else {}
             audit.record(
                 EventTag.SIGN_IN_FAILURE, user_id=failure.user_id, ip=meta.ip, device_id=meta.device_id, **disabled
             )

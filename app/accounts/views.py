@@ -10,12 +10,13 @@ from app.extensions import db
 from app.security.redirects import safe_next
 from app.sessions.services import ActiveSession, SessionEnded
 from app.web.auth import (
-    current_user,
+    client_ip,
     establish_session,
     forget_session,
     login_required,
     renew_session,
     request_meta,
+    signed_in_user,
 )
 from app.web.sign_out_reasons import notice_for
 
@@ -70,7 +71,7 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    services.sign_out(g.current_session.id, now(), ip=request.remote_addr)
+    services.sign_out(g.current_session.id, now(), ip=client_ip())
     db.session.commit()
     forget_session()
     flash("You have signed out.", "success")
@@ -80,7 +81,7 @@ def logout():
 @bp.get("/")
 @login_required
 def home():
-    return render_template("home/index.html", user=current_user(), session=g.current_session)
+    return render_template("home/index.html", user=signed_in_user(), session=g.current_session)
 
 
 @bp.route("/account/reauthenticate", methods=["GET", "POST"])
@@ -90,7 +91,7 @@ def reauthenticate():
     if form.validate_on_submit():
         try:
             renewed = services.confirm_password(
-                current_user(), form.password.data, g.current_session, now(), request.remote_addr
+                signed_in_user(), form.password.data, g.current_session, now(), client_ip()
             )
         except TooManyAttempts as limited:
             headers = _limited(form.password, limited)
@@ -114,8 +115,8 @@ def password():
     if form.validate_on_submit():
         try:
             changed = services.change_password(
-                current_user(), form.current_password.data, form.new_password.data, g.current_session, now(),
-                request.remote_addr,
+                signed_in_user(), form.current_password.data, form.new_password.data, g.current_session, now(),
+                client_ip(),
             )  # fmt: skip
         except TooManyAttempts as limited:
             headers = _limited(form.current_password, limited)
@@ -132,8 +133,8 @@ def password():
             response = redirect(url_for("accounts.password"), 303)
             renew_session(response, changed.session)  # the old cookie stops working
             return response
-    hint = services.password_hint(current_user())
-    page = render_template("accounts/password.html", form=form, user=current_user(), password_hint=hint)
+    hint = services.password_hint(signed_in_user())
+    page = render_template("accounts/password.html", form=form, user=signed_in_user(), password_hint=hint)
     return page, _form_status(form, headers), headers
 
 

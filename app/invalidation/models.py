@@ -6,11 +6,11 @@ from sqlalchemy import LargeBinary, String, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.cache import Invalidation
-from app.extensions import db
+from app.extensions import Model, db
 from app.types import UTCDateTime
 
 
-class CacheInvalidation(db.Model):
+class CacheInvalidation(Model):
     """One change a shared cache must receive before it may be trusted again: a tombstone (value) or a stale marker
     (NULL)."""
 

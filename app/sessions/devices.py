@@ -5,6 +5,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeGuard
 
 from ua_parser import parse
 
@@ -30,8 +31,8 @@ def new_device_id() -> str:
     return secrets.token_urlsafe(24)
 
 
-def valid_device_id(value: str | None) -> bool:
-    return bool(value) and DEVICE_ID_PATTERN.fullmatch(value) is not None
+def valid_device_id(value: str | None) -> TypeGuard[str]:
+    return value is not None and DEVICE_ID_PATTERN.fullmatch(value) is not None
 
 
 @lru_cache(maxsize=2048)
@@ -55,8 +56,8 @@ def agent_details(user_agent: str) -> str:
     if not user_agent or not user_agent.strip():
         return "No browser details were sent"
     result = parse(user_agent[:MAX_USER_AGENT_LENGTH])
-    parts = [_versioned(result.user_agent, depth=1), _versioned(result.os, depth=2)]
-    parts = [part for part in parts if part]
+    versioned = [_versioned(result.user_agent, depth=1), _versioned(result.os, depth=2)]
+    parts = [part for part in versioned if part]
     return " · ".join(parts) or "Unrecognised browser"
 
 

@@ -6,12 +6,12 @@ from sqlalchemy import ForeignKey, Index, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
-from app.extensions import db
+from app.extensions import Model, db, rows_changed
 from app.security import identifiers
 from app.types import UTCDateTime
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     __tablename__ = "user_sessions"
     __table_args__ = (Index("ix_user_sessions_user_live", "user_id", "revoked_at"),)
 
@@ -73,13 +73,13 @@ class UserSession(db.Model):
     @classmethod
     def reauthenticated(cls, session_id: int, public_id: str, at: datetime) -> bool:
         """A live session's password proved again: a new public id and authentication time (False if it ended)."""
-        result = db.session.execute(
+        changed = rows_changed(
             update(cls)
             .where(cls.id == session_id, cls.revoked_at.is_(None))
             .values(public_id=public_id, authenticated_at=at)
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount == 1
+        return changed == 1
 
     @classmethod
     def record_activity(
@@ -87,7 +87,7 @@ class UserSession(db.Model):
     ) -> bool:
         """Move activity forward once; concurrent requests of the same minute write only once, and a window computed
         under another idle policy than the row's (a stale cached state) is not written."""
-        result = db.session.execute(
+        changed = rows_changed(
             update(cls)
             .where(
                 cls.id == session_id,
@@ -97,7 +97,7 @@ class UserSession(db.Model):
             )
             .values(last_used_at=at, idle_expires_at=idle_expires_at)
         )
-        return result.rowcount == 1
+        return changed == 1
 
     @classmethod
     def end_where(cls, *criteria, at: datetime, reason: str) -> list[tuple[int, str, int]]:

@@ -223,7 +223,9 @@ def end_sessions(*criteria, reason: str, now: datetime) -> list[tuple[int, str, 
     ended = UserSession.end_where(*criteria, at=now, reason=reason)
     if ended:
         ended_ids = [session_id for session_id, _, _ in ended]
-        session_ended.send(current_app._get_current_object(), session_ids=ended_ids, reason=reason, now=now)
+        # The application itself, not the proxy (Flask's signals documentation); the proxy is typed as Flask.
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        session_ended.send(app, session_ids=ended_ids, reason=reason, now=now)
     ttl = _cache_ttl()
     invalidate([Invalidation(CACHE_KEY_PREFIX + public_id, TOMBSTONE, ttl) for _, public_id, _ in ended])
     return ended

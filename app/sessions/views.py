@@ -1,6 +1,6 @@
 """Your devices: every signed-in session, signed out one by one or all at once; the expiry status."""
 
-from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, url_for
 
 from app.clock import now
 from app.extensions import db
@@ -8,7 +8,7 @@ from app.oauth import connected
 from app.sessions import revocation
 from app.sessions.models import UserSession
 from app.sessions.services import ActiveSession, extend_idle
-from app.web.auth import fresh_auth_required, is_fresh, json_api, login_required, passive, reauthenticate_url
+from app.web.auth import client_ip, fresh_auth_required, is_fresh, json_api, login_required, passive, reauthenticate_url
 from app.web.htmx import is_htmx, render_page_or_partial
 
 bp = Blueprint("sessions", __name__)
@@ -61,9 +61,7 @@ def confirm_sign_out(public_id: str):
 @login_required
 def sign_out_device(public_id: str):
     try:
-        name = revocation.revoke_device(
-            g.current_session.user_id, public_id, g.current_session.id, now(), request.remote_addr
-        )
+        name = revocation.revoke_device(g.current_session.user_id, public_id, g.current_session.id, now(), client_ip())
     except revocation.UnknownSession:
         abort(404)
     return _after_change(f"Signed out {name}. It will need to sign in again.")
@@ -78,7 +76,7 @@ def confirm_sign_out_others():
 @bp.post("/account/devices/sign-out-others")
 @fresh_auth_required
 def sign_out_others():
-    count = revocation.revoke_other_devices(g.current_session.user_id, g.current_session.id, now(), request.remote_addr)
+    count = revocation.revoke_other_devices(g.current_session.user_id, g.current_session.id, now(), client_ip())
     plural = "s" if count != 1 else ""
     return _after_change(f"Signed out {count} other device{plural}.")
 

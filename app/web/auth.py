@@ -3,9 +3,12 @@
 import functools
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
-from flask import Flask, Request, Response, abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask import Flask, Request, abort, current_app, g, jsonify, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
+from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response
 
 from app.accounts.models import User
 from app.clock import now as clock_now
@@ -70,7 +73,7 @@ def load_current_session() -> None:
 
 
 def _check_registry(handle: SessionHandle, now: datetime) -> None:
-    view = current_app.view_functions.get(request.endpoint)
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     is_passive = getattr(view, "gatehouse_passive", False)
     try:
         state = sessions.check_session(handle.public_id, handle.user_id, now, touch=not is_passive)
@@ -159,10 +162,16 @@ def _cookie_flags() -> dict:
     }
 
 
+def client_ip() -> str:
+    """The address audit events and services record: the peer, or the trusted proxy's X-Forwarded-For entry when
+    ProxyFix is on; WSGI servers may leave REMOTE_ADDR unset (a Unix socket), hence "unknown"."""
+    return request.remote_addr or "unknown"
+
+
 def request_meta() -> RequestMeta:
     device_id = request.cookies.get(current_app.config["DEVICE_COOKIE_NAME"])
     return RequestMeta(
-        ip=request.remote_addr or "unknown",
+        ip=client_ip(),
         user_agent=request.headers.get("User-Agent", ""),
         device_id=device_id if valid_device_id(device_id) else new_device_id(),
     )
@@ -174,6 +183,14 @@ def current_user() -> User | None:
     if "current_user" not in g:
         g.current_user = db.session.get(User, g.current_session.user_id)
     return g.current_user
+
+
+def signed_in_user() -> User:
+    """The user behind a view guarded by login_required / owner_required: always there, or the guard is missing."""
+    user = current_user()
+    if user is None:
+        raise RuntimeError("signed_in_user() outside login_required: no signed-in user on this request")
+    return user
 
 
 def json_api(view):
@@ -190,10 +207,10 @@ def wants_json() -> bool:
     return request.is_json or best == "application/json"
 
 
-def signed_out_response() -> Response:
+def signed_out_response() -> ResponseReturnValue:
     """Where a request without a live session goes: /login, with the reason when it had one."""
     ended = g.get("session_ended")
-    params = {"reason": login_reason(ended)} if ended else {}
+    params: dict[str, Any] = {"reason": login_reason(ended)} if ended else {}
     if wants_json():
         body = {"error": "login_required", "error_description": "Sign in to continue."}
         return jsonify(body | params), 401
@@ -219,7 +236,7 @@ def owner_required(view):
     @functools.wraps(view)
     @login_required
     def wrapped(*args, **kwargs):
-        if not current_user().is_owner:
+        if not signed_in_user().is_owner:
             abort(403)
         return view(*args, **kwargs)
 

@@ -6,7 +6,7 @@ from flask import Flask, jsonify, render_template
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from app.extensions import db
 from app.web.auth import wants_json
@@ -61,7 +61,7 @@ def _page(status: int, description: str | None, *, portal_chrome: bool) -> str:
 
 def _http_error(exc: HTTPException):
     headers = {}
-    if exc.code == 405 and exc.valid_methods:
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         headers["Allow"] = ", ".join(exc.valid_methods)
     if exc.code == 429:
         headers["Retry-After"] = str(_retry_after(exc))

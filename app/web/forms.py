@@ -10,7 +10,7 @@ class PageForm(FlaskForm):
     is not a flat object or is nested past the parser's recursion limit; pages post forms, the JSON API has its own
     views."""
 
-    class Meta:
+    class Meta(FlaskForm.Meta):
         def wrap_formdata(self, form, formdata):
             if request.is_json:
                 formdata = request.form  # empty: the fields keep their defaults and the CSRF check refuses the post
