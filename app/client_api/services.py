@@ -48,6 +48,7 @@ def _verify_from_database(token_hash: str, now: datetime) -> dict:
         verify_cache.put(token_hash, answer, current_app.config["SESSION_CACHE_TTL_SECONDS"])
         return answer
     session = grant.issuer_session
+    assert session is not None, "grants.state answers ACTIVE only while the approving session lives"
     answer = {
         "active": True,
         "sub": subject(grant.user_id),

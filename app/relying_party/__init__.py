@@ -191,7 +191,8 @@ class Gatehouse:
             return None
         now = self.clock()
         if self._sid_logged_out(stored["sid"], now):  # Back-Channel Logout 1.0 §2.7: that session is over
-            return self._end_local_session()
+            self._end_local_session()
+            return None
         try:
             active = self.grant_active(stored["grant"], now)
         except (PortalUnavailable, StoreError) as exc:
@@ -200,7 +201,8 @@ class Gatehouse:
             g.gatehouse_notice = ("warning", UNAVAILABLE_NOTICE)
             return None  # fail closed once the cached answer has expired; the local session is kept for later
         if not active:
-            return self._end_local_session()
+            self._end_local_session()
+            return None
         return User(stored["sub"], stored.get("name"), stored["sid"])
 
     def _sid_logged_out(self, sid: str, now: datetime) -> bool:
@@ -266,7 +268,7 @@ class Gatehouse:
         if not reauthorize:
             session.pop(SILENT_KEY, None)  # the answer changed: a later "reauthorize" may try again
             return None
-        tried = session.get(SILENT_KEY)
+        tried = session.get(SILENT_KEY, {})
         recently = tried and now < datetime.fromtimestamp(tried["at"], UTC) + self.silent_retry
         if recently and tried.get("device") == g.gatehouse_device_id:
             return None  # loop protection: prompt=none was tried here recently

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, render_template
 
@@ -88,7 +89,11 @@ def create_app(config: dict | None = None) -> Flask:
                       SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=secure,
                       TESTING=bool(config.get("TESTING")))  # fmt: skip
     store = config.get("GATEHOUSE_STORE") or (RedisStore(settings["REDIS_URL"]) if settings["REDIS_URL"] else None)
-    options = {"clock": config.get("GATEHOUSE_CLOCK"), "store": store, "cache": config.get("GATEHOUSE_CACHE")}
+    options: dict[str, Any] = {
+        "clock": config.get("GATEHOUSE_CLOCK"),
+        "store": store,
+        "cache": config.get("GATEHOUSE_CACHE"),
+    }
     Gatehouse(app, issuer=settings["GATEHOUSE_ISSUER"], client_id=settings["DEMO_CLIENT_ID"],
               client_secret=settings["DEMO_CLIENT_SECRET"], name="demo", base_url=settings["DEMO_URL"],
               **{k: v for k, v in options.items() if v is not None})  # fmt: skip

@@ -85,6 +85,8 @@ def _answers(what: str) -> Iterator[None]:
     except OAuthError as exc:  # RFC 6749 §5.2: the token endpoint's error answer
         raise PortalRefused(400, {"error": exc.error, "error_description": exc.description or ""}) from None
     except requests.HTTPError as exc:
+        if exc.response is None:  # raised without an answer (raise_for_status always attaches one)
+            raise PortalUnavailable(f"{what}: {exc}") from None
         status, headers = exc.response.status_code, exc.response.headers
         if status == 429 or status >= 500:
             raise PortalUnavailable(f"{what}: HTTP {status}", _retry_after(headers)) from None

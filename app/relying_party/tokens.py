@@ -23,7 +23,7 @@ class InvalidToken(ValueError):
     """The JWT is not one the portal issued for us, or not the kind expected here."""
 
 
-def _decode(token: str, keys: KeyLookup) -> tuple[dict, dict]:
+def _decode(token: object, keys: KeyLookup) -> tuple[dict, dict]:
     """Signature by a key of the portal's JWKS, RS256 only (never alg none or HS256 with the public key)."""
     if not isinstance(token, str) or token.count(".") != 2:
         raise InvalidToken("not a signed JWT")
@@ -65,7 +65,7 @@ def _options(issuer: str, client_id: str, *required: str) -> dict:
     }
 
 
-def id_token(token: str, *, keys: KeyLookup, issuer: str, client_id: str, nonce: str, now: datetime,
+def id_token(token: object, *, keys: KeyLookup, issuer: str, client_id: str, nonce: str, now: datetime,
              access_token: str | None = None) -> dict:  # fmt: skip
     """OIDC Core §3.1.3.7 through Authlib's CodeIDToken (iss, aud, azp, exp, iat, nonce, at_hash); ours on top:
     the header's typ (an ID token is not a logout or access token) and a sid (the kit ends sessions by sid)."""
