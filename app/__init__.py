@@ -66,7 +66,10 @@ def setup_extensions(app: Flask) -> None:
     init_auth(app)
     if app.config["TRUSTED_PROXY_COUNT"]:
         count = app.config["TRUSTED_PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+        # Wrapping wsgi_app is Flask's documented way to add WSGI middleware; its stubs declare it a method.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=count, x_proto=count, x_host=count
+        )
 
 
 def setup_oauth(app: Flask) -> None:

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis
 
@@ -186,7 +186,8 @@ class RedisCache:
         except redis.RedisError as exc:
             self._fault("get", exc)
             return None
-        return None if value == STALE else value
+        # Without decode_responses the client answers bytes; redis-py's stubs allow str for either setting.
+        return None if value == STALE else cast(bytes | None, value)
 
     def add(self, key: str, value: bytes, ttl_seconds: int) -> None:
         """No outbox check: an add never replaces an entry, and a replayed tombstone or marker replaces the add."""

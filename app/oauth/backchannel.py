@@ -34,7 +34,9 @@ def enqueue(revoked_grants, now: datetime) -> int:
             select(OAuthClient.id, OAuthClient.backchannel_logout_uri).where(
                 OAuthClient.id.in_(client_ids), OAuthClient.backchannel_logout_uri.is_not(None)
             )
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     deliveries = [
         LogoutDelivery(

@@ -65,7 +65,7 @@ def subject(user_id: int) -> str:
 
 def userinfo(grant: OAuthGrant, scope: str) -> dict:
     user, scopes = grant.user, set(scope.split())
-    info = {"sub": subject(user.id)}
+    info: dict[str, str | bool] = {"sub": subject(user.id)}
     if "profile" in scopes:
         info["name"] = user.name
     if "email" in scopes:

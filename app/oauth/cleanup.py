@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select
 
-from app.extensions import db
+from app.extensions import db, rows_changed
 from app.oauth.models import AuthorizationCode, OAuthGrant, RefreshToken
 
 # Used codes are kept a little past their expiry so that a late replay still revokes what they issued.
@@ -16,7 +16,7 @@ def _delete_in_batches(model, condition, batch_size: int) -> int:
     total = 0
     while True:
         ids = select(model.id).where(condition).limit(batch_size).scalar_subquery()
-        deleted = db.session.execute(delete(model).where(model.id.in_(ids))).rowcount
+        deleted = rows_changed(delete(model).where(model.id.in_(ids)))
         db.session.commit()
         total += deleted
         if deleted < batch_size:

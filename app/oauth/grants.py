@@ -102,7 +102,7 @@ def on_sessions_ended(_app, *, session_ids: list[int], reason: str, now: datetim
 def revoke_chain_for_reuse(token: RefreshToken, now: datetime) -> None:
     """RFC 9700 §4.14.2: a rotated refresh token presented again means theft; end the chain and its grant."""
     revoke_grants(OAuthGrant.id == token.grant_id, reason=REASON_REFRESH_REUSE, now=now)
-    grant = db.session.get(OAuthGrant, token.grant_id)
+    grant = token.grant
     audit.record(
         EventTag.REFRESH_TOKEN_REUSE,
         user_id=grant.user_id,

@@ -30,7 +30,9 @@ def plan(id_token_hint: str | None, client_id: str | None, redirect_uri: str | N
     # when issuing the ID Token". Our ID tokens have a single audience, the client's id (claims.id_token).
     if hint and client_id is not None and client_id != hint.get("aud"):
         raise LogoutRefused("The application that asked to sign you out is not the one this sign-in was issued to.")
-    client = find_client(hint.get("aud")) if hint else None
+    if not hint:
+        return LogoutPlan(sign_out=False, redirect_to=None)
+    client = find_client(hint.get("aud"))
     if client is None or client.disabled_at is not None:
         return LogoutPlan(sign_out=False, redirect_to=None)
     same_user = session is None or hint.get("sub") == claims.subject(session.user_id)
