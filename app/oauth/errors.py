@@ -19,13 +19,5 @@ def invalid_client(description: str = "Client authentication failed.") -> OAuthE
     return OAuthError("invalid_client", description, 401)
 
 
-def invalid_grant(description: str = "The grant is invalid, expired or revoked.") -> OAuthError:
-    return OAuthError("invalid_grant", description)
-
-
-def invalid_request(description: str) -> OAuthError:
-    return OAuthError("invalid_request", description)
-
-
 class ClientError(ValueError):
     """Bad input when registering a client (the CLI prints it on one line)."""

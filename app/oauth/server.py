@@ -1,12 +1,14 @@
 """The provider's Authlib AuthorizationServer: clients found through `clients.find`, our client authentication
-registered in place of Authlib's, the code exchange (token_service.CodeExchange with S256-only PKCE), client
-credentials, and the RFC 7009 / RFC 7662 endpoints (app/oauth/endpoints.py) on it."""
+registered in place of Authlib's, the token endpoint's grants (app/oauth/token_service.py: the code exchange with
+S256-only PKCE, refresh rotation, client credentials), and the RFC 7009 / RFC 7662 endpoints (app/oauth/endpoints.py)
+on it."""
 
 import logging
 
 from authlib.consts import default_json_headers
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, UnsupportedGrantTypeError
 from flask import Flask, current_app
 
 from app.oauth import clients
@@ -20,6 +22,7 @@ SERVER_EXTENSION_KEY = "gatehouse.oauth_server"
 TOKEN_LOGGING_GRANTS = "authlib.oauth2.rfc6749.grants"
 # RFC 6749 §2.3: every endpoint that authenticates clients accepts these, exactly one per request.
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+SUPPORTED_GRANTS = "Supported: authorization_code, refresh_token, client_credentials."
 
 
 class ClientAuthenticationFailed(InvalidClientError):
@@ -37,6 +40,24 @@ class ClientAuthenticationFailed(InvalidClientError):
         if self.basic:
             headers.append(("WWW-Authenticate", 'Basic realm="gatehouse"'))
         return headers
+
+
+class Server(AuthorizationServer):
+    def get_token_grant(self, request):
+        """RFC 6749 §5.2 in our order: a request with no grant_type we have (or no form at all) is invalid_client
+        unless its client authenticates, and only then unsupported_grant_type (Authlib judges the grant first)."""
+        try:
+            return super().get_token_grant(request)
+        except UnsupportedGrantTypeError as exc:
+            self.authenticate_client(request, CLIENT_AUTH_METHODS)
+            exc.description = SUPPORTED_GRANTS  # Authlib's body has none
+            raise
+
+    def create_token_response(self, request=None):
+        try:
+            return super().create_token_response(request)
+        except OAuth2Error as error:  # get_token_grant's invalid_client, where Authlib expects only the grant's error
+            return self.handle_error_response(None, error)
 
 
 def query_client(client_id: str) -> OAuthClient | None:
@@ -103,15 +124,16 @@ def authenticate_none(query_client, request) -> OAuthClient:
 def init_server(app: Flask) -> None:
     """One AuthorizationServer per app, kept in app.extensions (tests build several apps in one process)."""
     from app.oauth.endpoints import Introspection, Revocation
-    from app.oauth.token_service import ClientCredentials, CodeExchange, S256CodeChallenge
+    from app.oauth.token_service import ClientCredentials, CodeExchange, Refresh, S256CodeChallenge
 
-    server = AuthorizationServer()
+    server = Server()
     server.init_app(app, query_client=query_client, save_token=save_token)
     server.scopes_supported = list(SCOPES)
     server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
     server.register_client_auth_method("client_secret_post", authenticate_client_secret_post)
     server.register_client_auth_method("none", authenticate_none)
     server.register_grant(CodeExchange, [S256CodeChallenge(required=True)])
+    server.register_grant(Refresh)
     server.register_grant(ClientCredentials)
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)
@@ -119,12 +141,5 @@ def init_server(app: Flask) -> None:
     logging.getLogger(TOKEN_LOGGING_GRANTS).setLevel(logging.INFO)
 
 
-def current_server() -> AuthorizationServer:
+def current_server() -> Server:
     return current_app.extensions[SERVER_EXTENSION_KEY]
-
-
-def authenticate_client(endpoint: str) -> OAuthClient:
-    """The client of this request, authenticated by the server's methods (for the refresh grant, which is still
-    token_service's own)."""
-    server = current_server()
-    return server.authenticate_client(server.create_oauth2_request(None), CLIENT_AUTH_METHODS, endpoint)

@@ -1,12 +1,13 @@
-"""The token endpoint's rules: code exchange, refresh rotation with reuse detection, client credentials."""
+"""The token endpoint's grants on Authlib: code exchange, refresh rotation with reuse detection, client credentials."""
 
 import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError
-from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, ClientCredentialsGrant
+from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, ClientCredentialsGrant, RefreshTokenGrant
 from authlib.oauth2.rfc7636 import CodeChallenge, create_s256_code_challenge
 from flask import current_app
 from sqlalchemy import update
@@ -17,8 +18,6 @@ from app.audit.tags import EventTag
 from app.clock import now as app_now
 from app.extensions import db
 from app.oauth import claims, grants, tokens
-from app.oauth.clients import GRANT_REFRESH
-from app.oauth.errors import OAuthError, invalid_grant, invalid_request
 from app.oauth.models import AuthorizationCode, OAuthClient, OAuthGrant, RefreshToken
 from app.oauth.server import CLIENT_AUTH_METHODS
 from app.security import identifiers
@@ -42,17 +41,6 @@ class TokenResponse:
             if getattr(self, name):
                 body[name] = getattr(self, name)
         return body
-
-
-def exchange(client: OAuthClient, form, now: datetime) -> TokenResponse:
-    """The grant still ours: refresh (rotation with reuse detection); the code exchange and client credentials are
-    CodeExchange and ClientCredentials on Authlib's server."""
-    grant_type = form.get("grant_type")
-    if grant_type != GRANT_REFRESH:
-        raise OAuthError("unsupported_grant_type", "Supported: authorization_code, refresh_token, client_credentials.")
-    if grant_type not in client.grant_types:
-        raise OAuthError("unauthorized_client", f"This client may not use {grant_type}.")
-    return refresh(client, form, now)
 
 
 def _s256_matches(verifier: str, challenge: str) -> bool:
@@ -138,48 +126,83 @@ def _revoke_after_replay(code: AuthorizationCode, now: datetime) -> None:
     audit.record(EventTag.CODE_REPLAY, user_id=code.grant.user_id, grant=code.grant.public_id)
 
 
-def _check_grant_live(grant: OAuthGrant, now: datetime) -> None:
-    if grants.state(grant, now) != grants.ACTIVE:
-        raise invalid_grant(GRANT_ENDED)
+class TemporarilyUnavailable(OAuth2Error):
+    """RFC 6749 §5.2 has no code for it; 503 temporarily_unavailable as at the authorization endpoint (§4.1.2.1)."""
+
+    error = "temporarily_unavailable"
+    status_code = 503
 
 
-def refresh(client: OAuthClient, form, now: datetime) -> TokenResponse:
-    presented = form.get("refresh_token")
-    if not presented:
-        raise invalid_request("refresh_token is required.")
-    token = RefreshToken.by_token_hash(tokens.digest(presented), lock=True)
-    if token is None or token.grant.client_id != client.id:
-        raise invalid_grant("Unknown refresh token.")
-    if token.revoked_at is not None:
-        raise invalid_grant("This refresh token has been revoked.")
-    if token.rotated_at is not None:  # rotated_to may be gone (cleanup deleted the successor): still rotated
-        return _refresh_again(token, presented, now)
-    _check_grant_live(token.grant, now)
-    if now > token.expires_at:
-        raise invalid_grant("This refresh token has expired.")
-    scope = _narrowed_scope(token.scope, form.get("scope"))
-    return _issue(token.grant, scope, now, predecessor=(token, presented))
+@dataclass(frozen=True)
+class PresentedRefreshToken:
+    """Authlib's refresh-token object: the locked row, the value presented (its successor derives from it), and
+    the successor it already has when this is a retry inside the grace window."""
+
+    row: RefreshToken
+    value: str
+    successor: RefreshToken | None = None
+
+    def check_client(self, client: OAuthClient) -> bool:
+        return self.row.grant.client_id == client.id
+
+    def get_scope(self) -> str:
+        return self.successor.scope if self.successor else self.row.scope
 
 
-def _refresh_again(token: RefreshToken, presented: str, now: datetime) -> TokenResponse:
-    """A rotated token again: inside the grace window, only the immediate predecessor of the live token
-    gets that same successor (concurrent tabs, retries); anything else is reuse, i.e. theft."""
-    successor = db.session.get(RefreshToken, token.rotated_to) if token.rotated_to else None
-    grace = timedelta(seconds=current_app.config["REFRESH_GRACE_SECONDS"])
-    in_grace = grace and now - token.rotated_at <= grace
-    if not (in_grace and successor and successor.rotated_at is None and successor.revoked_at is None):
-        grants.revoke_chain_for_reuse(token, now)
-        raise invalid_grant("This refresh token was already used; the session it belongs to has been revoked.")
-    _check_grant_live(token.grant, now)
-    return _token_response(token.grant, successor.scope, now, refresh_token=tokens.successor_of(presented))
+class Refresh(RefreshTokenGrant):
+    """RFC 6749 §6 on Authlib's grant, with DESIGN §5's rotation, which Authlib's does not do: atomic (row lock),
+    reuse revokes the chain and the grant, and a retry inside the grace window gets the *same* successor."""
 
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
 
-def _narrowed_scope(original: str, requested: str | None) -> str:
-    if not requested:
-        return original
-    if not set(requested.split()) <= set(original.split()):
-        raise OAuthError("invalid_scope", "A refresh cannot widen the scope.")
-    return " ".join(dict.fromkeys(requested.split()))
+    def authenticate_refresh_token(self, refresh_token: str) -> PresentedRefreshToken:
+        """Hook: the row, locked (SELECT … FOR UPDATE / an immediate transaction) so that two refreshes of one token
+        queue. A rotated token again is a grace-window retry, or reuse: the chain and its grant are revoked, and
+        the view commits that although the answer is invalid_grant."""
+        row = RefreshToken.by_token_hash(tokens.digest(refresh_token), lock=True)
+        if row is None or row.grant.client_id != self.request.client.id:
+            raise InvalidGrantError("Unknown refresh token.")
+        if row.revoked_at is not None:
+            raise InvalidGrantError("This refresh token has been revoked.")
+        at = app_now()
+        if row.rotated_at is not None:  # rotated_to may be gone (cleanup deleted the successor): still rotated
+            return PresentedRefreshToken(row, refresh_token, self._successor_in_grace(row, at))
+        if at > row.expires_at:
+            raise InvalidGrantError("This refresh token has expired.")
+        return PresentedRefreshToken(row, refresh_token)
+
+    @staticmethod
+    def _successor_in_grace(row: RefreshToken, at: datetime) -> RefreshToken:
+        """Only the immediate predecessor of the live token, inside the window (concurrent tabs, retries)."""
+        successor = db.session.get(RefreshToken, row.rotated_to) if row.rotated_to else None
+        grace = timedelta(seconds=current_app.config["REFRESH_GRACE_SECONDS"])
+        in_grace = grace and at - row.rotated_at <= grace
+        if not (in_grace and successor and successor.rotated_at is None and successor.revoked_at is None):
+            grants.revoke_chain_for_reuse(row, at)
+            raise InvalidGrantError("This refresh token was already used; the session it belongs to has been revoked.")
+        return successor
+
+    def authenticate_user(self, refresh_token: PresentedRefreshToken) -> User:
+        """Hook: the user, while the grant still stands (its portal session too)."""
+        grant = refresh_token.row.grant
+        if grants.state(grant, app_now()) != grants.ACTIVE:
+            raise InvalidGrantError(GRANT_ENDED)
+        return grant.user
+
+    def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
+        """Hook: the successor derived from the presented value (an HMAC), so a grace-window retry gets the same one;
+        a first rotation stores it and marks the predecessor in one compare-and-set (_issue). The scope was checked
+        by Authlib (never wider); repeated names are dropped."""
+        presented: PresentedRefreshToken = self.request.refresh_token
+        grant, at = presented.row.grant, app_now()
+        if presented.successor is not None:
+            successor = tokens.successor_of(presented.value)
+            return _token_response(grant, presented.successor.scope, at, refresh_token=successor).body()
+        scope = " ".join(dict.fromkeys(scope.split()))
+        return _issue(grant, scope, at, predecessor=(presented.row, presented.value)).body()
+
+    def revoke_old_credential(self, refresh_token: PresentedRefreshToken) -> None:
+        """Hook: the predecessor was marked rotated in the transaction that stored its successor (_issue)."""
 
 
 def _issue(grant: OAuthGrant, scope: str, now: datetime, *, nonce=None, predecessor=None):
@@ -202,7 +225,7 @@ def _issue(grant: OAuthGrant, scope: str, now: datetime, *, nonce=None, predeces
             .values(rotated_to=row.id, rotated_at=now, last_used_at=now)
         )
         if marked.rowcount != 1:
-            raise OAuthError("temporarily_unavailable", "Concurrent refresh; retry.", 503)
+            raise TemporarilyUnavailable("Concurrent refresh; retry.")
         grant.last_refreshed_at = now
     return _token_response(grant, scope, now, refresh_token=value, nonce=nonce)
 

@@ -10,13 +10,11 @@ from app.accounts.services import sign_out
 from app.clock import now
 from app.extensions import csrf, db
 from app.oauth import authorize as authz
-from app.oauth import discovery, endpoints, keys, token_service
+from app.oauth import discovery, endpoints, keys
 from app.oauth import logout as rp_logout
-from app.oauth.clients import GRANT_CLIENT_CREDENTIALS, GRANT_CODE
 from app.oauth.endpoints import Introspection, Revocation
-from app.oauth.errors import OAuthError
 from app.oauth.scopes import SCOPES
-from app.oauth.server import authenticate_client, current_server
+from app.oauth.server import current_server
 from app.security.origin import cross_site_allowed
 from app.security.ratelimit import limit_failed_client_authentication
 from app.web.auth import forget_session, json_api, reauthenticate_url
@@ -29,11 +27,6 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 def _oauth_json(view):
     """Back-channel endpoints: client-authenticated, callable from anywhere, never cookie-driven, JSON errors."""
     return csrf.exempt(cross_site_allowed(json_api(view)))
-
-
-def _error(exc: OAuthError):
-    db.session.commit()  # a revocation decided while failing (code replay, refresh reuse) must stand
-    return jsonify(exc.body()), exc.status, NO_STORE
 
 
 def _redirect(location: str):
@@ -105,7 +98,8 @@ def _single_valued(form) -> None:
 
 
 def _committed(response):
-    """The one commit of an endpoint Authlib answered: a revocation, or a portal session found expired, must stand."""
+    """The one commit of an endpoint Authlib answered, an error too: a revocation decided while failing (code replay,
+    refresh reuse), or a portal session found expired, must stand."""
     db.session.commit()
     return response
 
@@ -116,17 +110,9 @@ def _committed(response):
 def token():
     try:
         _single_valued(request.form)
-        if request.form.get("grant_type") in (GRANT_CODE, GRANT_CLIENT_CREDENTIALS):  # the grants on Authlib
-            return _committed(current_server().create_token_response())
-        client = authenticate_client("token")
     except OAuth2Error as exc:
         return current_server().handle_error_response(None, exc)
-    try:
-        body = token_service.exchange(client, request.form, now()).body()
-    except OAuthError as exc:
-        return _error(exc)
-    db.session.commit()
-    return body, 200, NO_STORE
+    return _committed(current_server().create_token_response())
 
 
 @bp.post("/oauth/revoke")
