@@ -12,7 +12,6 @@ from authlib.oauth2.rfc7636 import CodeChallenge, create_s256_code_challenge
 from flask import current_app
 from sqlalchemy import update
 
-from app.accounts.models import User
 from app.audit import services as audit
 from app.audit.tags import EventTag
 from app.clock import now as app_now
@@ -93,11 +92,12 @@ class CodeExchange(AuthorizationCodeGrant):
             raise InvalidGrantError("The authorization code has expired.")
         return row
 
-    def authenticate_user(self, authorization_code: AuthorizationCode) -> User:
-        """Hook: the user, while the grant the code belongs to still stands (its portal session too)."""
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> OAuthGrant:
+        """Hook: the grant the code belongs to, while it still stands (its portal session too). What Authlib calls
+        the user only reaches our generate_token; the grant names its user, and loading the row would cost a query."""
         if grants.state(authorization_code.grant, app_now()) != grants.ACTIVE:
             raise InvalidGrantError(GRANT_ENDED)
-        return authorization_code.grant.user
+        return authorization_code.grant
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
         """Hook: our tokens (a JWT access token, a new refresh chain, the ID token with sid and nonce, and the
@@ -182,12 +182,13 @@ class Refresh(RefreshTokenGrant):
             raise InvalidGrantError("This refresh token was already used; the session it belongs to has been revoked.")
         return successor
 
-    def authenticate_user(self, refresh_token: PresentedRefreshToken) -> User:
-        """Hook: the user, while the grant still stands (its portal session too)."""
+    def authenticate_user(self, refresh_token: PresentedRefreshToken) -> OAuthGrant:
+        """Hook: the token's grant while it still stands (its portal session too); as in CodeExchange, it stands for
+        the user, whose row no token needs."""
         grant = refresh_token.row.grant
         if grants.state(grant, app_now()) != grants.ACTIVE:
             raise InvalidGrantError(GRANT_ENDED)
-        return grant.user
+        return grant
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
         """Hook: the successor derived from the presented value (an HMAC), so a grace-window retry gets the same one;
