@@ -200,6 +200,7 @@ def decide(request: AuthorizationRequest, session: ActiveSession | None, now: da
         if silent:
             return Decision(location=deny(request, "login_required", "The user is not signed in."))
         return Decision(ask="reauthenticate" if session else "login")
+    assert session is not None  # needs_login is true without one
     if "consent" in request.prompt or not has_consent(request, session.user_id):
         if silent:
             return Decision(location=deny(request, "consent_required", "The user has not approved this app."))
@@ -246,6 +247,7 @@ def has_consent(request: AuthorizationRequest, user_id: int) -> bool:
 def approve(request: AuthorizationRequest, session: ActiveSession, now: datetime) -> str:
     """Create or reuse the grant, issue a single-use code bound to everything, and return the redirect."""
     approving = db.session.get(UserSession, session.id)
+    assert approving is not None  # the registry check of this request found it live
     grant = grants.grant_for(session.user_id, request.client, approving, request.device_id, request.scope, now)
     code = tokens.new_token(tokens.CODE_PREFIX)
     db.session.add(

@@ -92,7 +92,8 @@ class Revocation(RevocationEndpoint):
     def revoke_token(self, token: PresentedToken, request) -> None:
         """Hook: the whole grant ends (its refresh chain, cached checks, back-channel logouts), recorded as the
         client's doing; the view commits."""
-        grants.revoke_grants(OAuthGrant.id == token.grant.id, reason=grants.REASON_REVOKED_BY_CLIENT, now=token.at)
+        if token.grant is not None:
+            grants.revoke_grants(OAuthGrant.id == token.grant.id, reason=grants.REASON_REVOKED_BY_CLIENT, now=token.at)
 
 
 class Introspection(IntrospectionEndpoint):
@@ -153,6 +154,6 @@ def userinfo(authorization: str | None, now: datetime) -> dict:
     except keys.InvalidJWT as exc:
         raise InvalidToken("The access token is not valid.") from exc
     grant = OAuthGrant.by_public_id(body.get("sid", ""))
-    if not live_grant(grant, now) or "openid" not in body.get("scope", "").split():
+    if grant is None or not live_grant(grant, now) or "openid" not in body.get("scope", "").split():
         raise InvalidToken("The access token is no longer valid.")
     return claims.userinfo(grant, body["scope"])

@@ -7,7 +7,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, select, text, upda
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
-from app.extensions import db
+from app.extensions import Model, db
 from app.oauth import tokens
 from app.security import identifiers
 from app.sessions.models import UserSession
@@ -18,7 +18,9 @@ def _one_locked(statement):
     """The row lock of DESIGN §5: SELECT … FOR UPDATE on PostgreSQL; on SQLite an immediate transaction."""
     if db.engine.dialect.name == "sqlite":
         connection = db.session.connection()
-        if not connection.connection.driver_connection.in_transaction:
+        driver = connection.connection.driver_connection
+        assert driver is not None  # a checked-out connection always has its DB-API connection
+        if not driver.in_transaction:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         return db.session.scalar(statement)
     db.session.execute(text("SET LOCAL lock_timeout = '5s'"))  # catalogue #58: a held lock answers 503, not a hang
@@ -29,7 +31,7 @@ def _one(statement, lock: bool):
     return _one_locked(statement) if lock else db.session.scalar(statement)
 
 
-class OAuthClient(db.Model, ClientMixin):
+class OAuthClient(Model, ClientMixin):
     """A registered client; Authlib's ClientMixin is how the server's grants and endpoints ask about it."""
 
     __tablename__ = "oauth_clients"
@@ -92,7 +94,7 @@ class OAuthClient(db.Model, ClientMixin):
         return grant_type in self.grant_types
 
 
-class OAuthGrant(db.Model):
+class OAuthGrant(Model):
     """One per (user, client, approving portal session, client device id)."""
 
     __tablename__ = "oauth_grants"
@@ -157,7 +159,7 @@ class OAuthGrant(db.Model):
         return list(result)
 
 
-class AuthorizationCode(db.Model, AuthorizationCodeMixin):
+class AuthorizationCode(Model, AuthorizationCodeMixin):
     """Single use, kept after use so that a replay can revoke what the first use issued."""
 
     __tablename__ = "oauth_authorization_codes"
@@ -188,7 +190,7 @@ class AuthorizationCode(db.Model, AuthorizationCodeMixin):
         return self.scope
 
 
-class RefreshToken(db.Model):
+class RefreshToken(Model):
     __tablename__ = "oauth_refresh_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -211,7 +213,7 @@ class RefreshToken(db.Model):
         return _one(select(cls).where(cls.token_hash == token_hash), lock)
 
 
-class SigningKey(db.Model):
+class SigningKey(Model):
     """RS256 keys; the private half encrypted with the app secret, the public half published in the JWKS."""
 
     __tablename__ = "oauth_signing_keys"
@@ -225,7 +227,7 @@ class SigningKey(db.Model):
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # no longer signs; still verifies
 
 
-class LogoutDelivery(db.Model):
+class LogoutDelivery(Model):
     """The back-channel logout outbox: queued with the revocation, delivered (and retried) by the worker."""
 
     __tablename__ = "oauth_logout_deliveries"

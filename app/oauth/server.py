@@ -84,9 +84,12 @@ def authenticate_client_secret_basic(query_client, request) -> OAuthClient | Non
     if not _basic_used(request):
         return None
     try:
-        client_id, secret = clients.basic_credentials(request.headers["Authorization"])
+        credentials = clients.basic_credentials(request.headers["Authorization"])
     except OAuthError as exc:
         raise ClientAuthenticationFailed(exc.description, basic=True) from exc
+    if credentials is None:  # _basic_used saw a Basic header, so this does not happen
+        return None
+    client_id, secret = credentials
     posted_id = request.form.get("client_id")
     if request.form.get("client_secret") is not None or (posted_id and posted_id != client_id):
         raise InvalidRequestError("Use one client authentication method.")

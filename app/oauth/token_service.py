@@ -15,7 +15,7 @@ from sqlalchemy import update
 from app.audit import services as audit
 from app.audit.tags import EventTag
 from app.clock import now as app_now
-from app.extensions import db
+from app.extensions import db, rows_changed
 from app.oauth import claims, grants, tokens
 from app.oauth.models import AuthorizationCode, OAuthClient, OAuthGrant, RefreshToken
 from app.oauth.server import CLIENT_AUTH_METHODS
@@ -176,7 +176,7 @@ class Refresh(RefreshTokenGrant):
         """Only the immediate predecessor of the live token, inside the window (concurrent tabs, retries)."""
         successor = db.session.get(RefreshToken, row.rotated_to) if row.rotated_to else None
         grace = timedelta(seconds=current_app.config["REFRESH_GRACE_SECONDS"])
-        in_grace = grace and at - row.rotated_at <= grace
+        in_grace = grace and row.rotated_at is not None and at - row.rotated_at <= grace
         if not (in_grace and successor and successor.rotated_at is None and successor.revoked_at is None):
             grants.revoke_chain_for_reuse(row, at)
             raise InvalidGrantError("This refresh token was already used; the session it belongs to has been revoked.")
@@ -220,12 +220,12 @@ def _issue(grant: OAuthGrant, scope: str, now: datetime, *, nonce=None, predeces
     db.session.flush()
     if predecessor:
         # Compare-and-set: of two racing rotations only one may mark the predecessor (never two live tokens).
-        marked = db.session.execute(
+        marked = rows_changed(
             update(RefreshToken)
             .where(RefreshToken.id == old.id, RefreshToken.rotated_at.is_(None))
             .values(rotated_to=row.id, rotated_at=now, last_used_at=now)
         )
-        if marked.rowcount != 1:
+        if marked != 1:
             raise TemporarilyUnavailable("Concurrent refresh; retry.")
         grant.last_refreshed_at = now
     return _token_response(grant, scope, now, refresh_token=value, nonce=nonce)

@@ -49,6 +49,8 @@ def client_secret_digests(secret: str) -> list[str]:
     return [hmac.digest(_derived_key(k, CLIENT_SECRET_SALT), secret.encode(), "sha256").hex() for k in keys]
 
 
-def client_secret_matches(secret: str, stored: str) -> bool:
-    # Constant-time comparison against each key generation (rotation keeps clients working).
-    return any(hmac.compare_digest(candidate, stored) for candidate in client_secret_digests(secret))
+def client_secret_matches(secret: str, stored: str | None) -> bool:
+    # Constant-time comparison against each key generation (rotation keeps clients working); a public client has none.
+    return stored is not None and any(
+        hmac.compare_digest(candidate, stored) for candidate in client_secret_digests(secret)
+    )

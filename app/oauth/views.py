@@ -17,7 +17,7 @@ from app.oauth.scopes import SCOPES
 from app.oauth.server import current_server
 from app.security.origin import cross_site_allowed
 from app.security.ratelimit import limit_failed_client_authentication
-from app.web.auth import forget_session, json_api, reauthenticate_url
+from app.web.auth import client_ip, forget_session, json_api, reauthenticate_url
 
 bp = Blueprint("oauth", __name__)
 
@@ -73,6 +73,7 @@ def _decide(auth_request: authz.AuthorizationRequest, params):
             return redirect(reauthenticate_url(next_url))
         return redirect(url_for("accounts.login", next=next_url))
     db.session.commit()
+    assert decision.location is not None  # a decision either asks the user or answers the client
     return _redirect(decision.location)
 
 
@@ -160,7 +161,7 @@ def logout():
     if decision.redirect_to is None:
         return render_template("oauth/logout.html", client_name=decision.client_name)
     if decision.sign_out:
-        sign_out(g.current_session.id, now(), ip=request.remote_addr)
+        sign_out(g.current_session.id, now(), ip=client_ip())
         db.session.commit()
         forget_session()
     return redirect(decision.redirect_to, 303)

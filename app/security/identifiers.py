@@ -6,6 +6,7 @@ anything longer than its column) is answered exactly as an unknown one: the call
 """
 
 import re
+from typing import TypeGuard
 
 # RFC 6749 §2.2 leaves client ids to the server; ours are "gh_" + base64url, and the column holds 64.
 CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}")
@@ -21,29 +22,29 @@ CODE_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 CODE_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
 
-def _shaped(pattern: re.Pattern, value: object) -> bool:
+def _shaped(pattern: re.Pattern, value: object) -> TypeGuard[str]:
     return isinstance(value, str) and pattern.fullmatch(value) is not None
 
 
-def is_client_id(value: object) -> bool:
+def is_client_id(value: object) -> TypeGuard[str]:
     return _shaped(CLIENT_ID, value)
 
 
-def is_public_id(value: object) -> bool:
+def is_public_id(value: object) -> TypeGuard[str]:
     return _shaped(PUBLIC_ID, value)
 
 
-def is_device_id(value: object) -> bool:
+def is_device_id(value: object) -> TypeGuard[str]:
     return _shaped(DEVICE_ID, value)
 
 
-def is_grant_token(value: object) -> bool:
+def is_grant_token(value: object) -> TypeGuard[str]:
     return _shaped(GRANT_TOKEN, value)
 
 
-def is_code_challenge(value: object) -> bool:
+def is_code_challenge(value: object) -> TypeGuard[str]:
     return _shaped(CODE_CHALLENGE, value)
 
 
-def is_code_verifier(value: object) -> bool:
+def is_code_verifier(value: object) -> TypeGuard[str]:
     return _shaped(CODE_VERIFIER, value)
