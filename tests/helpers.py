@@ -1,7 +1,9 @@
 """Small test helpers: reading cookies and rows back, counting SQL, local servers."""
 
+import threading
 from contextlib import contextmanager
 from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from sqlalchemy import event, select
@@ -66,3 +68,24 @@ class PathOnlyRequestLog(WSGIRequestHandler):
 def local_server(app) -> BaseWSGIServer:
     """A threaded werkzeug server for app on a free loopback port (started by the caller)."""
     return make_server("127.0.0.1", 0, app, threaded=True, request_handler=PathOnlyRequestLog)
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """http.server's handler without its request lines on stderr."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class LoopbackHTTPServer:
+    """A test's own HTTP endpoint (a client app's back channel, a range API): a threaded http.server on a free
+    loopback port answering through handler; close() stops it."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], path: str = "/"):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}{path}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

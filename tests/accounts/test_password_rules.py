@@ -6,7 +6,6 @@ import hashlib
 import logging
 import threading
 import unicodedata
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -15,6 +14,7 @@ from app.security import password_policy
 from app.security.passwords import MAX_PASSWORD_LENGTH, verify_password
 from tests.conftest import Auth, csrf_token_from
 from tests.factories import OWNER_EMAIL, PASSWORD
+from tests.helpers import LoopbackHTTPServer, QuietHandler
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -143,7 +143,7 @@ def test_a_refused_password_changes_nothing(app, client, owner):
     assert password_of(app) == before
 
 
-class RangeAPI:
+class RangeAPI(LoopbackHTTPServer):
     """A local Pwned-Passwords-style range API that records every request it receives."""
 
     def __init__(self, breached: list[str] = (), hang: bool = False, status: int = 200):
@@ -155,7 +155,7 @@ class RangeAPI:
             self.answers.setdefault(digest[:5], []).append(f"{digest[5:]}:42")
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
                 api.received.append({"path": self.path, "headers": dict(self.headers), "body": ""})
                 if hang:
@@ -169,17 +169,11 @@ class RangeAPI:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/range/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(Handler, "/range/")
 
     def close(self):
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
 
 
 @pytest.fixture

@@ -1,10 +1,8 @@
 """Back-channel logout: queued with the revocation, delivered and retried by the worker (#39)."""
 
-import threading
 import time
 import urllib.parse
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from joserfc import jwt
@@ -15,17 +13,18 @@ from app.extensions import db
 from app.oauth import backchannel
 from app.oauth.models import LogoutDelivery, OAuthGrant
 from tests.conftest import Auth
+from tests.helpers import LoopbackHTTPServer, QuietHandler
 from tests.oauth.conftest import Flow
 
 
-class Receiver:
+class Receiver(LoopbackHTTPServer):
     """A client app's back-channel endpoint on loopback that answers as told."""
 
     def __init__(self):
         self.answers, self.tokens = [], []
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 answer = receiver.answers.pop(0) if receiver.answers else 200
@@ -36,16 +35,7 @@ class Receiver:
                 self.send_response(answer)
                 self.end_headers()
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/backchannel"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler, "/backchannel")
 
 
 @pytest.fixture

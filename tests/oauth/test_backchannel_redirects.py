@@ -1,23 +1,21 @@
 """Back-channel logout never follows a redirect: a 3xx is a failed delivery, retried (issue 9, item 11)."""
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from tests.conftest import Auth
+from tests.helpers import LoopbackHTTPServer, QuietHandler
 from tests.oauth.conftest import Flow
 from tests.oauth.test_backchannel import deliver, deliveries
 
 
-class Server:
+class Server(LoopbackHTTPServer):
     """A loopback server that records every hit, whatever its method, and answers with status (and location)."""
 
     def __init__(self, status: int, location: str | None = None):
         self.hits: list[str] = []
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def answer(self):
                 server.hits.append(self.command)
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -28,16 +26,7 @@ class Server:
 
             do_GET = do_POST = do_PUT = do_HEAD = answer
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/backchannel"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler, "/backchannel")
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
