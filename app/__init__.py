@@ -87,8 +87,10 @@ def setup_blueprints(app: Flask) -> None:
     from app.accounts import security_views
     from app.accounts import views as accounts
     from app.client_api import views as client_api
+    from app.factors import models as _factor_models  # noqa: F401 (tables for migrations and queries)
     from app.oauth import apps_views
     from app.oauth import views as oauth
+    from app.passkeys import models as _passkey_models  # noqa: F401
     from app.sessions import views as sessions
 
     app.register_blueprint(accounts.bp)

@@ -1,0 +1,1 @@
+"""The authenticator-app and recovery-code tables."""

@@ -1,0 +1,1 @@
+"""Passkeys: WebAuthn credentials, registered and asserted through py_webauthn (DESIGN §9)."""

@@ -1,0 +1,1 @@
+"""The WebAuthn credential and ceremony-challenge tables."""
