@@ -64,6 +64,9 @@ def from_environment(instance_path: str) -> dict:
         "TOKEN_RATE_LIMIT": os.environ.get("TOKEN_RATE_LIMIT", "20 per minute"),
         "LOGIN_RATE_LIMIT_PER_IP": os.environ.get("LOGIN_RATE_LIMIT_PER_IP", "20 per minute"),
         "LOGIN_RATE_LIMIT_PER_ACCOUNT": os.environ.get("LOGIN_RATE_LIMIT_PER_ACCOUNT", "5 per minute;20 per hour"),
+        # Wrong authenticator-app and recovery codes, per user (app.factors.totp). The daily window bounds a year of
+        # guessing at a 6-digit code (3 valid at a time) to about 5 % (RFC 4226 §7.3, RFC 6238 §5.2).
+        "SECOND_FACTOR_RATE_LIMIT": os.environ.get("SECOND_FACTOR_RATE_LIMIT", "5 per minute;20 per hour;50 per day"),
         # Optional k-anonymity breached-password check (e.g. https://api.pwnedpasswords.com/range/): off when unset.
         "PASSWORD_RANGE_API_URL": os.environ.get("PASSWORD_RANGE_API_URL") or None,
         "PASSWORD_RANGE_API_TIMEOUT_SECONDS": _env_int("PASSWORD_RANGE_API_TIMEOUT_SECONDS", 2),
