@@ -52,6 +52,9 @@ def from_environment(instance_path: str) -> dict:
         "SESSION_CACHE_TTL_SECONDS": _env_int("SESSION_CACHE_TTL_SECONDS", 60),
         "FRESH_AUTH_MINUTES": _env_int("FRESH_AUTH_MINUTES", 10),
         "ISSUER": os.environ.get("ISSUER") or None,
+        # Passkeys (DESIGN §9): unset, the RP ID is ISSUER's host and the origin ISSUER's origin (app.passkeys).
+        "WEBAUTHN_RP_ID": os.environ.get("WEBAUTHN_RP_ID") or None,
+        "WEBAUTHN_ORIGIN": os.environ.get("WEBAUTHN_ORIGIN") or None,
         "PORT": _env_int("PORT", DEFAULT_PORT),
         "ACCESS_TOKEN_TTL_SECONDS": _env_int("ACCESS_TOKEN_TTL_SECONDS", 600),
         "ID_TOKEN_TTL_SECONDS": _env_int("ID_TOKEN_TTL_SECONDS", 600),
