@@ -137,6 +137,12 @@ def normalize_code(code: str) -> str:
     return "".join((code or "").split())
 
 
+def is_code_shaped(code: str) -> bool:
+    """Six digits once spaces are gone: an authenticator-app code, never a recovery code (12 symbols), so one
+    field on the second step can take either."""
+    return _CODE_SHAPE.fullmatch(normalize_code(code)) is not None
+
+
 def _accept(
     user: User,
     authenticator: TotpAuthenticator,
@@ -148,7 +154,7 @@ def _accept(
 ) -> None:
     with code_guess(user.id):
         opened = secrets.open_sealed(authenticator.secret_encrypted)
-        matched = _matching_step(opened.value, normalize_code(code), now)
+        matched = _matching_step(opened.value, normalize_code(code), now) if is_code_shaped(code) else None
         if matched is None or not authenticator.claim_step(matched, now):
             reason = "wrong" if matched is None else "reused"
             _record(EventTag.FACTOR_FAILURE, user, ip, session_id, reason=reason, step=step)
@@ -159,8 +165,6 @@ def _accept(
 
 def _matching_step(secret: str, code: str, now: datetime) -> int | None:
     """The time step (of the current one and its neighbours) whose code this is, latest first, or None."""
-    if not _CODE_SHAPE.fullmatch(code):
-        return None
     totp = pyotp.TOTP(secret, digits=CODE_DIGITS)
     current = totp.timecode(now)
     for step in range(current + SKEW_STEPS, current - SKEW_STEPS - 1, -1):

@@ -36,6 +36,11 @@ def test_codes_are_stored_only_as_keyed_hashes(user, clock):
     assert hashlib.sha256(codes[0].replace("-", "").encode()).hexdigest() not in stored  # keyed, not a bare hash
 
 
+def test_one_field_can_take_either_kind_of_code(user, clock):
+    assert all(not totp.is_code_shaped(code) for code in recovery.generate(user, clock.now()))
+    assert totp.is_code_shaped("123 456") and not totp.is_code_shaped("12345")
+
+
 def test_each_code_works_once(user, clock):
     codes = recovery.generate(user, clock.now())
     assert recovery.use(user, codes[3], clock.now()) == 9
