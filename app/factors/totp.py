@@ -68,7 +68,9 @@ def pending_enrolment(user: User) -> Enrolment | None:
     return _enrolment(secrets.open_sealed(authenticator.secret_encrypted).value, user.email)
 
 
-def confirm_enrolment(user: User, code: str, now: datetime, *, ip: str | None = None, session_id: int | None = None):
+def confirm_enrolment(
+    user: User, code: str, now: datetime, *, ip: str | None = None, session_id: int | None = None
+) -> None:
     """Turn the pending authenticator on with one current code (which is then used: it cannot sign in again).
     Raises NotEnrolled, AlreadyEnrolled, WrongCode, CodeReused, TooManyAttempts."""
     authenticator = TotpAuthenticator.for_user(user.id)
