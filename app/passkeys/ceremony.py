@@ -63,6 +63,10 @@ def take(handle: object, purpose: str, now: datetime, user_id: int | None) -> tu
     return challenge, spent
 
 
+def forget_expired(now: datetime) -> int:
+    return PasskeyChallenge.delete_expired(now)
+
+
 def registration_response(raw: object) -> RegistrationCredential:
     body = _bounded_object(raw)
     try:

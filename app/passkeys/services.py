@@ -203,6 +203,11 @@ def authenticate(handle: object, credential_json: object, now: datetime, user: U
     return Assertion(owner, passkey, verified.user_verified)
 
 
+def forget_expired_challenges(now: datetime) -> int:
+    """Housekeeping for a periodic job: delete challenges past their expiry (they are refused anyway)."""
+    return ceremony.forget_expired(now)
+
+
 def list_for(user: User) -> list[PasskeyCredential]:
     """The user's passkeys, oldest first."""
     return PasskeyCredential.of_user(user.id)
@@ -262,8 +267,9 @@ def _usable_owner(passkey: PasskeyCredential) -> User:
 
 
 def _library_verdict(verify, user_id: int | None = None):
-    """py_webauthn reads CBOR, COSE keys and signatures the browser (or anyone) sent; whatever it raises on them is
-    a refusal, never an error of ours (the fuzz tests send it garbage)."""
+    """py_webauthn reads CBOR, COSE keys and signatures the browser (or anyone) sent, and not only its own exceptions
+    come out: a malformed COSE key gives KeyError, TypeError or IndexError (found by tests/passkeys fuzzing). Whatever
+    it raises on those bytes is a refusal, never an error of ours."""
     try:
         return verify()
     except Exception as exc:  # see above: the library's inputs are attacker-controlled bytes

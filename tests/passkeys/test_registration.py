@@ -177,3 +177,13 @@ def test_credentials_cascade_with_their_user(portal, authenticator):
     portal.member.delete()
     db.session.commit()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(PasskeyCredential)) == 0
+
+
+def test_expired_challenges_are_forgotten_and_fresh_ones_kept(portal, authenticator, clock):
+    services.registration_options(portal.owner, portal.now())
+    services.authentication_options(portal.now())
+    clock.advance(seconds=301)
+    handle, options = services.registration_options(portal.owner, portal.now())
+    assert services.forget_expired_challenges(portal.now()) == 2
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PasskeyChallenge)) == 1
+    services.register(portal.owner, handle, json.dumps(authenticator.create(options, ORIGIN)), "Laptop", portal.now())
