@@ -262,3 +262,36 @@ def test_one_assertion_sent_concurrently_signs_in_once(make_app, clock, threads)
         assert len(events(EventTag.FACTOR_USE)) == 1
         assert len(events(EventTag.FACTOR_FAILURE)) == threads - 1
         assert db.session.scalar(sa.text("SELECT count(*) FROM passkey_challenges")) == 0
+
+
+def test_a_copy_racing_the_original_with_the_same_counter_is_accepted_once(make_app, clock):
+    """Two assertions with the same signature counter, each on its own challenge, sent at once: the counter's
+    compare-and-set lets exactly one through (the other reads as a clone), on both backends."""
+    app = make_app(ISSUER=ORIGIN)
+    original = SoftAuthenticator()
+    with app.app_context():
+        portal = portal_in(clock)
+        portal.register(portal.owner, original)
+        copy = original.clone()
+        bodies = []
+        for authenticator in (original, copy):
+            handle, options, _ = options_for(portal)
+            bodies.append((handle, json.dumps(authenticator.get(options, ORIGIN))))  # both say counter 2
+        db.session.commit()
+    barrier, outcomes = threading.Barrier(2), []
+
+    def request(handle, body):
+        with app.app_context():
+            barrier.wait()
+            try:
+                outcomes.append(services.authenticate(handle, body, clock.now()).passkey.sign_count)
+            except CeremonyRefused as refusal:
+                outcomes.append(refusal.reason)
+            db.session.commit()
+
+    pool = [threading.Thread(target=request, args=pair) for pair in bodies]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=30)
+    assert sorted(outcomes, key=str) == [2, "cloned"]
