@@ -3,8 +3,10 @@
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError
 from flask import current_app
 from sqlalchemy import select
 
@@ -30,14 +32,18 @@ LOOPBACK_PORT = re.compile(r"[1-9][0-9]{0,4}")
 MAX_PORT = 65535
 
 
-class ErrorPage(Exception):
+class AuthorizationPage(OAuth2Error):
     """Cannot be sent to a valid redirect URI: shown as a page, never redirected (RFC 6749 §4.1.2.1)."""
 
+    error = "invalid_request"
+    status_code = 400
 
-class ErrorRedirect(Exception):
-    def __init__(self, error: str, description: str, redirect_uri: str, state: str | None):
-        super().__init__(description)
-        self.location = response_location(redirect_uri, {"error": error, "error_description": description}, state)
+
+class AuthorizationError(OAuth2Error):
+    """An error Authlib sends back to the client's redirect URI, with `state` and (RFC 9207) `iss`."""
+
+    def __init__(self, error: str, description: str, redirect_uri: str):
+        super().__init__(description=description, redirect_uri=redirect_uri, error=error)
 
 
 @dataclass(frozen=True)
@@ -54,31 +60,19 @@ class AuthorizationRequest:
     id_token_hint: str | None = None
 
 
-def issuer() -> str:
-    return current_app.config["ISSUER"]
-
-
-def response_location(redirect_uri: str, params: dict, state: str | None) -> str:
-    """RFC 9207: every authorization response names its issuer; `state` comes back byte-identical."""
-    params = {**params, **({"state": state} if state is not None else {}), "iss": issuer()}
-    parts = urlsplit(redirect_uri)
-    query = "&".join(filter(None, [parts.query, urlencode(params)]))
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
-
-
 def parse(args) -> AuthorizationRequest:
     """Validate in the order RFC 6749 §4.1.2.1 asks: client and redirect URI first, as a page."""
     for name in SINGLE_VALUED:
         if len(args.getlist(name)) > 1 and name in ("client_id", "redirect_uri"):
-            raise ErrorPage(f"The parameter {name} was sent more than once.")
+            raise AuthorizationPage(f"The parameter {name} was sent more than once.")
     client = find_client(args.get("client_id"))
     if client is None or client.disabled_at is not None:
-        raise ErrorPage("This application is not registered, or has been disabled.")
+        raise AuthorizationPage("This application is not registered, or has been disabled.")
     redirect_uri = args.get("redirect_uri")
     if not redirect_uri:
-        raise ErrorPage("The application did not say where to send you back (redirect_uri is required).")
+        raise AuthorizationPage("The application did not say where to send you back (redirect_uri is required).")
     if not redirect_uri_registered(client, redirect_uri):
-        raise ErrorPage("The application asked to send you to an address it has not registered.")
+        raise AuthorizationPage("The application asked to send you to an address it has not registered.")
     state = args.get("state")
     return _parse_rest(args, client, redirect_uri, state)
 
@@ -108,10 +102,10 @@ def _same_but_the_port(registered: str, uri: str) -> bool:
 
 def _parse_rest(args, client: OAuthClient, redirect_uri: str, state: str | None) -> AuthorizationRequest:
     def fail(error: str, description: str):
-        raise ErrorRedirect(error, description, redirect_uri, state)
+        raise AuthorizationError(error, description, redirect_uri)
 
     if state is not None and len(state) > MAX_STATE_LENGTH:
-        raise ErrorPage("The state parameter is too long.")
+        raise AuthorizationPage("The state parameter is too long.")
     for name in SINGLE_VALUED:
         if len(args.getlist(name)) > 1:
             fail("invalid_request", f"The parameter {name} was sent more than once.")
@@ -122,7 +116,6 @@ def _parse_rest(args, client: OAuthClient, redirect_uri: str, state: str | None)
     if args.get("response_type") != "code":
         fail("unsupported_response_type", "Only response_type=code is supported.")
     scope = _scope(args.get("scope", ""), client, fail)
-    challenge = _code_challenge(args, fail)
     prompt = frozenset((args.get("prompt") or "").split())
     if not prompt <= PROMPTS or ("none" in prompt and len(prompt) > 1):
         fail("invalid_request", "prompt must be none, login or consent (none alone).")
@@ -135,7 +128,7 @@ def _parse_rest(args, client: OAuthClient, redirect_uri: str, state: str | None)
     id_token_hint = args.get("id_token_hint") or None
     if id_token_hint is not None and len(id_token_hint) > MAX_ID_TOKEN_HINT_LENGTH:
         fail("invalid_request", NOT_OUR_HINT)
-    return AuthorizationRequest(client, redirect_uri, scope, state, nonce, challenge, prompt,
+    return AuthorizationRequest(client, redirect_uri, scope, state, nonce, args.get("code_challenge"), prompt,
                                 _max_age(args.get("max_age"), fail), device_id, id_token_hint)  # fmt: skip
 
 
@@ -145,20 +138,23 @@ def _scope(raw: str, client: OAuthClient, fail) -> str:
         fail("invalid_scope", "Ask for at least one scope.")
     unknown = [s for s in requested if s not in SCOPES or s not in client.scope_set]
     if unknown:
-        fail("invalid_scope", f"Scope not allowed for this application: {' '.join(unknown)}.")
+        # Only names we know are echoed: an error_description is restricted to printable ASCII without '"' and '\\'
+        # (RFC 6749 §4.1.2.1), and a name the client made up need not be.
+        named = [s for s in unknown if s in SCOPES]
+        fail("invalid_scope", "Scope not allowed for this application" + (f": {' '.join(named)}." if named else "."))
     return " ".join(dict.fromkeys(requested))
 
 
-def _code_challenge(args, fail) -> str:
-    # DESIGN §5 and ASVS 5.0 10.4.6: PKCE with S256 for every client; plain or a missing method is refused.
+def check_code_challenge(args) -> None:
+    """DESIGN §5 and ASVS 5.0 10.4.6: PKCE with S256 for every client; plain or a missing method is refused (the
+    code grant's S256CodeChallenge runs this as Authlib's validate_code_challenge)."""
     challenge, method = args.get("code_challenge"), args.get("code_challenge_method")
     if not challenge:
-        fail("invalid_request", "code_challenge is required (PKCE with S256).")
+        raise InvalidRequestError("code_challenge is required (PKCE with S256).")
     if method != "S256":
-        fail("invalid_request", "code_challenge_method must be S256.")
+        raise InvalidRequestError("code_challenge_method must be S256.")
     if not identifiers.is_code_challenge(challenge):
-        fail("invalid_request", "code_challenge must be 43 base64url characters.")
-    return challenge
+        raise InvalidRequestError("code_challenge must be 43 base64url characters.")
 
 
 def _is_printable(text: str) -> bool:
@@ -175,37 +171,37 @@ def _max_age(raw: str | None, fail) -> int | None:
     return int(raw)
 
 
-@dataclass(frozen=True)
-class Decision:
-    """What the endpoint does next: send the browser somewhere, or ask the user (sign in, password, consent)."""
-
-    ask: str | None = None  # "login", "reauthenticate" or "consent"
-    location: str | None = None
+LOGIN, REAUTHENTICATE, CONSENT = "login", "reauthenticate", "consent"
 
 
-def decide(request: AuthorizationRequest, session: ActiveSession | None, now: datetime) -> Decision:
-    """OIDC Core §3.1.2.1: sign-in and consent, unless prompt=none, which answers with an error instead."""
+def decide(request: AuthorizationRequest, session: ActiveSession | None, now: datetime) -> str | None:
+    """OIDC Core §3.1.2.1: what to ask the user first (LOGIN, REAUTHENTICATE or CONSENT), or None to issue the code;
+    prompt=none answers with an error instead of asking."""
     silent = "none" in request.prompt
+
+    def refuse(error: str, description: str):
+        raise AuthorizationError(error, description, request.redirect_uri)
+
     try:
         someone_else = _hints_someone_else(request.id_token_hint, session, now)
     except keys.InvalidJWT:
-        return Decision(location=deny(request, "invalid_request", NOT_OUR_HINT))
+        refuse("invalid_request", NOT_OUR_HINT)
     if someone_else:
         # OIDC Core §3.1.2.1 (id_token_hint): signed in as another user than the hint's is login_required to
         # prompt=none; otherwise the sign-in page (not a password check of the user signed in now).
         if silent:
-            return Decision(location=deny(request, "login_required", "The user id_token_hint names is not signed in."))
-        return Decision(ask="login")
+            refuse("login_required", "The user id_token_hint names is not signed in.")
+        return LOGIN
     if needs_login(request, session, now):
         if silent:
-            return Decision(location=deny(request, "login_required", "The user is not signed in."))
-        return Decision(ask="reauthenticate" if session else "login")
+            refuse("login_required", "The user is not signed in.")
+        return REAUTHENTICATE if session else LOGIN
     assert session is not None  # needs_login is true without one
     if "consent" in request.prompt or not has_consent(request, session.user_id):
         if silent:
-            return Decision(location=deny(request, "consent_required", "The user has not approved this app."))
-        return Decision(ask="consent")
-    return Decision(location=approve(request, session, now))
+            refuse("consent_required", "The user has not approved this app.")
+        return CONSENT
+    return None
 
 
 def carried(params) -> dict:
@@ -244,12 +240,12 @@ def has_consent(request: AuthorizationRequest, user_id: int) -> bool:
     return set(request.scope.split()) <= granted
 
 
-def approve(request: AuthorizationRequest, session: ActiveSession, now: datetime) -> str:
-    """Create or reuse the grant, issue a single-use code bound to everything, and return the redirect."""
+def save_code(request: AuthorizationRequest, code: str, session: ActiveSession, now: datetime) -> None:
+    """Create or reuse the grant of the approving portal session and device, and store the single-use code bound to
+    everything the token request must repeat (client, redirect URI, PKCE challenge) and the ID token needs (nonce)."""
     approving = db.session.get(UserSession, session.id)
     assert approving is not None  # the registry check of this request found it live
     grant = grants.grant_for(session.user_id, request.client, approving, request.device_id, request.scope, now)
-    code = tokens.new_token(tokens.CODE_PREFIX)
     db.session.add(
         AuthorizationCode(
             code_hash=tokens.digest(code),
@@ -263,15 +259,3 @@ def approve(request: AuthorizationRequest, session: ActiveSession, now: datetime
         )
     )
     db.session.flush()
-    return response_location(request.redirect_uri, {"code": code}, request.state)
-
-
-def answer_consent(request: AuthorizationRequest, session: ActiveSession, approved: bool, now: datetime) -> str:
-    """The user's answer on the consent page: a code, or access_denied to the app (RFC 6749 §4.1.2.1)."""
-    if not approved:
-        return deny(request, "access_denied", "The user declined.")
-    return approve(request, session, now)
-
-
-def deny(request: AuthorizationRequest, error: str, description: str) -> str:
-    return response_location(request.redirect_uri, {"error": error, "error_description": description}, request.state)

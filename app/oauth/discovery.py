@@ -1,11 +1,13 @@
-"""OpenID Provider and RFC 8414 metadata, validated with Authlib's metadata classes."""
+"""OpenID Provider and RFC 8414 metadata, from the server's own constants, validated with Authlib's metadata classes."""
 
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
-from authlib.oidc.discovery import OpenIDProviderMetadata
+from authlib.oidc import discovery, rpinitiated
 from flask import current_app, url_for
 
+from app.oauth.code_grant import S256CodeChallenge
 from app.oauth.keys import ALGORITHM
 from app.oauth.scopes import SCOPES
+from app.oauth.server import CLIENT_AUTH_METHODS
 
 CLAIMS = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "sid", "name", "email", "email_verified"]
 
@@ -25,9 +27,9 @@ def metadata(openid: bool) -> dict:
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": S256CodeChallenge.SUPPORTED_CODE_CHALLENGE_METHOD,
+        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": list(SCOPES),
         "authorization_response_iss_parameter_supported": True,
@@ -45,6 +47,8 @@ def metadata(openid: bool) -> dict:
             "request_parameter_supported": False,
             "request_uri_parameter_supported": False,
         }
-    validated = (OpenIDProviderMetadata if openid else AuthorizationServerMetadata)(body)
-    validated.validate()
+    # OIDC Discovery 1.0 and RP-Initiated Logout 1.0 §2.1 (end_session_endpoint) on top of RFC 8414.
+    extensions = [discovery.OpenIDProviderMetadata, rpinitiated.OpenIDProviderMetadata] if openid else None
+    validated = AuthorizationServerMetadata(body)
+    validated.validate(metadata_classes=extensions)
     return dict(validated)

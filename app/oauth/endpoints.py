@@ -1,11 +1,16 @@
-"""RFC 7009 revocation, RFC 7662 introspection, and userinfo: tokens judged by their grant's state."""
+"""RFC 7009 revocation, RFC 7662 introspection, and userinfo on Authlib's endpoints: tokens judged by their grant's
+state."""
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from authlib.integrations.flask_oauth2 import ResourceProtector
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError, InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oidc.core import UserInfoEndpoint
 
 from app.clock import now
 from app.oauth import claims, grants, keys, tokens
@@ -138,22 +143,73 @@ class Introspection(IntrospectionEndpoint):
         return {"active": True, **token.payload}
 
 
-class InvalidToken(Exception):
-    """RFC 6750 §3.1 invalid_token: the bearer token is forged, expired or its grant has ended."""
+class AccessToken:
+    """An access token as Authlib's resource protector and UserInfoEndpoint see it (TokenMixin, the part they use):
+    its claims, and the grant that must still stand, which also stands for the user (claims.userinfo reads it)."""
+
+    def __init__(self, claims: dict, grant: OAuthGrant | None, at: datetime):
+        self.claims, self.grant, self.at = claims, grant, at
+        self.scope = claims.get("scope", "")
+
+    def get_client(self) -> OAuthClient | None:
+        return self.grant.client if self.grant else None
+
+    def get_user(self) -> OAuthGrant | None:
+        return self.grant
+
+    def is_revoked(self) -> bool:
+        return not live_grant(self.grant, self.at)
 
 
-class MissingToken(Exception):
-    """No bearer token at all: RFC 6750 §3.1 says to answer without an error code."""
+class MissingBearerToken(OAuth2Error):
+    """RFC 6750 §3.1: a request without a bearer token is answered with a bare challenge, no error code in it (Authlib's
+    MissingAuthorizationError and UnsupportedTokenTypeError name one)."""
+
+    error = "invalid_request"
+    description = "Send the access token in the Authorization header as a Bearer token."
+    status_code = 401
+
+    def get_headers(self):
+        return [*super().get_headers(), ("WWW-Authenticate", "Bearer")]
 
 
-def userinfo(authorization: str | None, now: datetime) -> dict:
-    if not authorization or not authorization.lower().startswith("bearer "):
-        raise MissingToken()
-    try:
-        body = keys.verify(authorization[7:].strip(), claims.ACCESS_TOKEN_TYP, now)  # an ID token's typ is refused
-    except keys.InvalidJWT as exc:
-        raise InvalidToken("The access token is not valid.") from exc
-    grant = OAuthGrant.by_public_id(body.get("sid", ""))
-    if grant is None or not live_grant(grant, now) or "openid" not in body.get("scope", "").split():
-        raise InvalidToken("The access token is no longer valid.")
-    return claims.userinfo(grant, body["scope"])
+class BearerTokens(ResourceProtector):
+    def parse_request_authorization(self, request):
+        """Hook: only "Bearer <token>" reaches the validator; anything else is a missing token (MissingBearerToken)."""
+        scheme, _, token = (request.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise MissingBearerToken()
+        return self.get_token_validator("bearer"), token.strip()
+
+
+class AccessTokenValidator(BearerTokenValidator):
+    """RFC 9068 access tokens, validated by keys.verify (our rotating keys, typ at+jwt, so an ID token is refused, iss
+    and exp); Authlib's JWTBearerTokenValidator expects one fixed audience, and ours name the client they were issued
+    to. Then the grant behind the token must still stand (grants.state): a JWT alone cannot be revoked."""
+
+    def authenticate_token(self, token_string: str) -> AccessToken:
+        at = now()
+        body = _access_token(token_string, at)
+        if body is None:
+            raise InvalidTokenError("The access token is not valid.")
+        return AccessToken(body, OAuthGrant.by_public_id(body.get("sid", "")), at)
+
+    def validate_token(self, token: AccessToken, scopes, request) -> None:
+        if token.is_revoked():
+            raise InvalidTokenError("The access token is no longer valid.")
+        if self.scope_insufficient(token.scope, scopes):
+            raise InsufficientScopeError()
+
+
+class UserInfo(UserInfoEndpoint):
+    """OIDC Core §5.3 on Authlib's endpoint: the claims the token's scopes allow (claims.userinfo), always as JSON
+    (no client is registered for signed userinfo)."""
+
+    def generate_user_info(self, user: OAuthGrant, scope: str) -> dict:
+        return claims.userinfo(user, scope)
+
+
+def userinfo_endpoint() -> UserInfo:
+    protector = BearerTokens()
+    protector.register_token_validator(AccessTokenValidator())
+    return UserInfo(resource_protector=protector)

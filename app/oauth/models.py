@@ -64,6 +64,12 @@ class OAuthClient(Model, ClientMixin):
 
     # Authlib's ClientMixin: our registration rules, asked by Authlib's server.
 
+    @property
+    def client_metadata(self) -> dict:
+        """The registration as Authlib's endpoints read it (RFC 7591 names): the RP-initiated logout endpoint asks
+        for post_logout_redirect_uris; userinfo is never signed (no userinfo_signed_response_alg)."""
+        return {"post_logout_redirect_uris": self.post_logout_redirect_uris}
+
     def get_client_id(self) -> str:
         return self.client_id
 

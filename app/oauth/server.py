@@ -1,7 +1,7 @@
 """The provider's Authlib AuthorizationServer: clients found through `clients.find`, our client authentication
-registered in place of Authlib's, the token endpoint's grants (app/oauth/token_service.py: the code exchange with
-S256-only PKCE, refresh rotation, client credentials), and the RFC 7009 / RFC 7662 endpoints (app/oauth/endpoints.py)
-on it."""
+registered in place of Authlib's, the grants (app/oauth/code_grant.py: the authorization code with S256-only PKCE and
+OpenID Connect; app/oauth/token_service.py: refresh rotation, client credentials), RFC 9207 `iss`, and the endpoints
+(app/oauth/endpoints.py: RFC 7009, RFC 7662, userinfo, RP-initiated logout) on it."""
 
 import logging
 
@@ -9,6 +9,7 @@ from authlib.consts import default_json_headers
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, UnsupportedGrantTypeError
+from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask, current_app
 
 from app.oauth import clients
@@ -58,6 +59,20 @@ class Server(AuthorizationServer):
             return super().create_token_response(request)
         except OAuth2Error as error:  # get_token_grant's invalid_client, where Authlib expects only the grant's error
             return self.handle_error_response(None, error)
+
+    def create_authorization_error_response(self, error: OAuth2Error):
+        """An error found while validating an authorization request (get_consent_grant), sent back to the client as
+        create_authorization_response sends its own: through the same hooks, so RFC 9207's `iss` is added."""
+        response = self.handle_error_response(None, error)
+        self.execute_hook("after_create_authorization_response", response)
+        return response
+
+
+class Issuer(IssuerParameter):
+    """RFC 9207: every authorization response, errors included, names its issuer."""
+
+    def get_issuer(self) -> str:
+        return current_app.config["ISSUER"]
 
 
 def query_client(client_id: str) -> OAuthClient | None:
@@ -126,8 +141,10 @@ def authenticate_none(query_client, request) -> OAuthClient:
 
 def init_server(app: Flask) -> None:
     """One AuthorizationServer per app, kept in app.extensions (tests build several apps in one process)."""
-    from app.oauth.endpoints import Introspection, Revocation
-    from app.oauth.token_service import ClientCredentials, CodeExchange, Refresh, S256CodeChallenge
+    from app.oauth.code_grant import CodeExchange, OpenIDConnectCode, S256CodeChallenge
+    from app.oauth.endpoints import Introspection, Revocation, userinfo_endpoint
+    from app.oauth.logout import EndSession
+    from app.oauth.token_service import ClientCredentials, Refresh
 
     server = Server()
     server.init_app(app, query_client=query_client, save_token=save_token)
@@ -135,11 +152,14 @@ def init_server(app: Flask) -> None:
     server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
     server.register_client_auth_method("client_secret_post", authenticate_client_secret_post)
     server.register_client_auth_method("none", authenticate_none)
-    server.register_grant(CodeExchange, [S256CodeChallenge(required=True)])
+    server.register_grant(CodeExchange, [S256CodeChallenge(required=True), OpenIDConnectCode(require_nonce=False)])
+    server.register_extension(Issuer())
     server.register_grant(Refresh)
     server.register_grant(ClientCredentials)
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)
+    server.register_endpoint(userinfo_endpoint())
+    server.register_endpoint(EndSession)
     app.extensions[SERVER_EXTENSION_KEY] = server
     logging.getLogger(TOKEN_LOGGING_GRANTS).setLevel(logging.INFO)
 

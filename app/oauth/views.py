@@ -6,18 +6,17 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, url_for
 
-from app.accounts.services import sign_out
 from app.clock import now
 from app.extensions import csrf, db
 from app.oauth import authorize as authz
-from app.oauth import discovery, endpoints, keys
-from app.oauth import logout as rp_logout
-from app.oauth.endpoints import Introspection, Revocation
+from app.oauth import discovery, keys
+from app.oauth.endpoints import Introspection, Revocation, UserInfo
+from app.oauth.logout import EndSession
 from app.oauth.scopes import SCOPES
 from app.oauth.server import current_server
 from app.security.origin import cross_site_allowed
 from app.security.ratelimit import limit_failed_client_authentication
-from app.web.auth import client_ip, forget_session, json_api, reauthenticate_url
+from app.web.auth import json_api, reauthenticate_url
 
 bp = Blueprint("oauth", __name__)
 
@@ -34,17 +33,6 @@ def _redirect(location: str):
     return redirect(location, 303 if request.method == "POST" else 302)
 
 
-def _with_request(params, then):
-    """Parse the authorization request; a bad client or redirect URI is a page, anything else goes back to the app."""
-    try:
-        auth_request = authz.parse(params)
-    except authz.ErrorPage as exc:
-        return render_template("oauth/error.html", message=str(exc)), 400
-    except authz.ErrorRedirect as exc:
-        return _redirect(exc.location)
-    return then(auth_request)
-
-
 def refuse_head() -> None:
     """DESIGN §8: only POST changes state. GET on /oauth/authorize and /oauth/logout is the exception the specs
     require (RFC 6749 §3.1, OIDC RP-Initiated Logout 1.0 §2); Flask answers HEAD with the GET view, and HEAD is
@@ -58,37 +46,52 @@ def refuse_head() -> None:
 @cross_site_allowed
 def authorize():
     refuse_head()
-    params = request.form if request.method == "POST" else request.args
-    return _with_request(params, lambda auth_request: _decide(auth_request, params))
-
-
-def _decide(auth_request: authz.AuthorizationRequest, params):
-    decision = authz.decide(auth_request, g.current_session, now())
-    carried = authz.carried(params)
-    if decision.ask == "consent":
-        return render_template("oauth/consent.html", request_=auth_request, params=carried, scopes=SCOPES)
-    if decision.ask:
+    server = current_server()
+    try:
+        grant = server.get_consent_grant(end_user=g.current_session)
+    except OAuth2Error as error:
+        return _authorization_error(server, error)
+    carried = authz.carried(request.values)
+    if grant.prompt == authz.CONSENT:
+        return render_template("oauth/consent.html", request_=grant.authorization_request, params=carried,
+                               scopes=SCOPES)  # fmt: skip
+    if grant.prompt:
         next_url = url_for("oauth.authorize") + "?" + urlencode(carried)
-        if decision.ask == "reauthenticate":
+        if grant.prompt == authz.REAUTHENTICATE:
             return redirect(reauthenticate_url(next_url))
         return redirect(url_for("accounts.login", next=next_url))
-    db.session.commit()
-    assert decision.location is not None  # a decision either asks the user or answers the client
-    return _redirect(decision.location)
+    return _authorization_response(server.create_authorization_response(grant=grant, grant_user=g.current_session))
 
 
 @bp.post("/oauth/consent")
 def consent():
-    return _with_request(request.form, _answer_consent)
-
-
-def _answer_consent(auth_request: authz.AuthorizationRequest):
+    server = current_server()
+    try:
+        grant = server.get_consent_grant(end_user=g.current_session)
+    except OAuth2Error as error:
+        return _authorization_error(server, error)
     if g.current_session is None:
         return redirect(url_for("accounts.login"), 303)
     approved = request.form.get("decision") == "approve"
-    location = authz.answer_consent(auth_request, g.current_session, approved, now())
+    user = g.current_session if approved else None
+    return _authorization_response(server.create_authorization_response(grant=grant, grant_user=user))
+
+
+def _authorization_error(server, error: OAuth2Error):
+    """RFC 6749 §4.1.2.1: an error is sent back to the client only once its redirect URI is known to be its own;
+    before that it is a page."""
+    if error.redirect_uri is None:
+        return render_template("oauth/error.html", message=error.description), 400
+    return _authorization_response(server.create_authorization_error_response(error))
+
+
+def _authorization_response(response):
+    """The one commit (the code and its grant, or a portal session found expired); 303 after a POST (never 307,
+    which would re-post the form to the app), Authlib's 302 after a GET."""
     db.session.commit()
-    return _redirect(location)
+    if request.method == "POST" and response.status_code == 302:
+        response.status_code = 303
+    return response
 
 
 def _single_valued(form) -> None:
@@ -133,16 +136,7 @@ def introspect():
 @bp.route("/oauth/userinfo", methods=["GET", "POST"])
 @_oauth_json
 def userinfo():
-    try:
-        body = endpoints.userinfo(request.headers.get("Authorization"), now())
-    except endpoints.MissingToken:
-        description = "Send the access token in the Authorization header as a Bearer token."
-        return jsonify(error="invalid_request", error_description=description), 401, {"WWW-Authenticate": "Bearer"}
-    except endpoints.InvalidToken as exc:
-        challenge = f'Bearer error="invalid_token", error_description="{exc}"'
-        db.session.commit()  # a portal session found expired has just ended
-        return jsonify(error="invalid_token", error_description=str(exc)), 401, {"WWW-Authenticate": challenge}
-    return jsonify(body), 200, NO_STORE
+    return _committed(current_server().create_endpoint_response(UserInfo.ENDPOINT_NAME))
 
 
 @bp.route("/oauth/logout", methods=["GET", "POST"])
@@ -150,21 +144,17 @@ def userinfo():
 @cross_site_allowed
 def logout():
     refuse_head()
-    params = request.form if request.method == "POST" else request.args
+    server = current_server()
     try:
-        decision = rp_logout.plan(
-            params.get("id_token_hint"), params.get("client_id") or None,  # RFC 6749 §3.1: empty is omitted
-            params.get("post_logout_redirect_uri"), params.get("state"), g.current_session, now(),
-        )  # fmt: skip
-    except rp_logout.LogoutRefused as refused:
-        return render_template("oauth/logout_refused.html", message=str(refused)), 400
-    if decision.redirect_to is None:
-        return render_template("oauth/logout.html", client_name=decision.client_name)
-    if decision.sign_out:
-        sign_out(g.current_session.id, now(), ip=client_ip())
-        db.session.commit()
-        forget_session()
-    return redirect(decision.redirect_to, 303)
+        end_session_request = server.validate_endpoint_request(EndSession.ENDPOINT_NAME)
+    except OAuth2Error as refused:
+        return render_template("oauth/logout_refused.html", message=refused.description), 400
+    if end_session_request.redirect_uri is None:
+        client = end_session_request.client if end_session_request.id_token_claims else None
+        return render_template("oauth/logout.html", client_name=client.name if client else None)
+    response = _committed(server.create_endpoint_response(EndSession.ENDPOINT_NAME, end_session_request))
+    response.status_code = 303  # a redirect after signing out, never repeated as a POST
+    return response
 
 
 @bp.get("/oauth/jwks")

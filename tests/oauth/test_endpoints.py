@@ -245,6 +245,19 @@ def test_userinfo_without_a_token_names_no_error_code(app):
     assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Bearer"
 
 
+def test_userinfo_needs_the_openid_scope(app, flow):
+    """RFC 6750 §3.1: a live token without the scope the resource needs is insufficient_scope, 403."""
+    tokens = flow.tokens(scope="email")
+    response = app.test_client().get("/oauth/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert (response.status_code, response.json["error"]) == (403, "insufficient_scope")
+
+
+@pytest.mark.parametrize("header", ["Basic Z2g6eA==", "Bearer", "Bearer   ", "bearer", "Token abc"])
+def test_userinfo_without_a_bearer_token_is_a_bare_challenge(app, header):
+    response = app.test_client().get("/oauth/userinfo", headers={"Authorization": header})
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Bearer"
+
+
 def test_repeated_parameters_are_refused(app, flow):
     code, verifier = flow.code()
     form = [("grant_type", "authorization_code"), ("code", code), ("code", code), ("code_verifier", verifier),
