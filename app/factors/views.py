@@ -1,0 +1,105 @@
+"""/account/two-step (DESIGN §9): the authenticator app and recovery codes. Passkeys have their own views and a
+section of this page (templates/passkeys/_section.html)."""
+
+from flask import Blueprint, flash, g, redirect, render_template, url_for
+
+from app.clock import now
+from app.extensions import db
+from app.factors import totp, two_step
+from app.factors.errors import AlreadyEnrolled, FactorError, NotEnrolled, TooManyAttempts
+from app.factors.forms import AuthenticatorCodeForm
+from app.web.auth import client_ip, fresh_auth_required, is_fresh, login_required, signed_in_user
+
+bp = Blueprint("factors", __name__)
+
+
+def _actor() -> dict:
+    """The ip and session id every factor service records in its audit events."""
+    return {"ip": client_ip(), "session_id": g.current_session.id}
+
+
+def _back_to_page(message: str, tone: str):
+    flash(message, tone)
+    return redirect(url_for("factors.page"), 303)
+
+
+@bp.get("/account/two-step")
+@login_required
+def page():
+    overview = two_step.overview(signed_in_user())
+    # Fresh: the buttons open their confirmation modals; otherwise they lead to the confirmation pages, which ask
+    # for the password first (fresh_auth_required), so nobody confirms twice.
+    return render_template("factors/index.html", overview=overview, passkeys=overview.passkeys, fresh=is_fresh())
+
+
+@bp.post("/account/two-step/authenticator/new")
+@login_required
+def begin_setup():
+    try:
+        totp.begin_enrolment(signed_in_user(), now())
+    except AlreadyEnrolled as refused:
+        return _back_to_page(str(refused), "info")
+    db.session.commit()
+    # Post/redirect/get: reloading the set-up step shows the same QR code instead of making a new secret.
+    return redirect(url_for("factors.setup"), 303)
+
+
+@bp.route("/account/two-step/authenticator/setup", methods=["GET", "POST"])
+@login_required
+def setup():
+    form, headers = AuthenticatorCodeForm(), {}
+    if form.validate_on_submit():
+        try:
+            turned_on = two_step.turn_on_authenticator(signed_in_user(), form.code.data, now(), **_actor())
+        except (AlreadyEnrolled, NotEnrolled) as moved_on:  # a second tab, or the form sent again after success
+            db.session.commit()
+            return _back_to_page(str(moved_on), "info")
+        except TooManyAttempts as limited:  # RFC 6585 §4: 429 with the wait, said next to the field too
+            headers = {"Retry-After": str(limited.retry_after_seconds)}
+            form.code.errors.append(str(limited))
+        except FactorError as refused:
+            form.code.errors.append(str(refused))
+        db.session.commit()  # a refused code is audited even though nothing turns on
+        if not form.errors:
+            return render_template("factors/codes.html", turned_on=turned_on, codes=turned_on.new_recovery_codes)
+    enrolment = totp.pending_enrolment(signed_in_user())
+    if enrolment is None:
+        return _back_to_page("No set-up is in progress. Start it again from here.", "info")
+    status = 429 if headers else 400 if form.errors else 200
+    return render_template("factors/setup.html", form=form, enrolment=enrolment), status, headers
+
+
+@bp.get("/account/two-step/authenticator/remove")
+@fresh_auth_required
+def confirm_turn_off():
+    """The confirmation page when JavaScript is off, and where re-authentication comes back to."""
+    return render_template("factors/confirm_turn_off.html")
+
+
+@bp.post("/account/two-step/authenticator/remove")
+@fresh_auth_required
+def turn_off():
+    try:
+        discarded = two_step.turn_off_authenticator(signed_in_user(), now(), **_actor())
+    except NotEnrolled as refused:
+        return _back_to_page(str(refused), "info")
+    db.session.commit()
+    codes = " Your recovery codes were discarded with it." if discarded else ""
+    return _back_to_page(f"The authenticator app is off.{codes}", "success")
+
+
+@bp.get("/account/two-step/recovery-codes/new")
+@fresh_auth_required
+def confirm_recovery_codes():
+    return render_template("factors/confirm_recovery_codes.html")
+
+
+@bp.post("/account/two-step/recovery-codes/new")
+@fresh_auth_required
+def recovery_codes():
+    try:
+        codes = two_step.new_recovery_codes(signed_in_user(), now(), **_actor())
+    except NotEnrolled as refused:
+        return _back_to_page(str(refused), "info")
+    db.session.commit()
+    return render_template("factors/codes.html", turned_on=None, codes=codes)
