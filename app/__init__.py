@@ -92,7 +92,6 @@ def setup_blueprints(app: Flask) -> None:
     from app.oauth import apps_views
     from app.oauth import views as oauth
     from app.passkeys import models as _passkey_models  # noqa: F401
-    from app.passkeys import views as passkeys
     from app.sessions import views as sessions
 
     app.register_blueprint(accounts.bp)
@@ -102,7 +101,6 @@ def setup_blueprints(app: Flask) -> None:
     app.register_blueprint(oauth.bp)
     app.register_blueprint(apps_views.bp)
     app.register_blueprint(client_api.bp)
-    app.register_blueprint(passkeys.bp)
 
 
 def setup_request_pipeline(app: Flask) -> None:
