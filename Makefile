@@ -28,8 +28,9 @@ instance/secret_key: | $(BIN)/python
 	mkdir -p instance
 	umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(48))" > $@
 
-# The portal (http://127.0.0.1:$(PORT)), the back-channel logout worker and the demo client app
-# (http://localhost:$(DEMO_PORT), another site); Ctrl-C stops all three.
+# The portal (http://localhost:$(PORT): a name, since WebAuthn refuses IP addresses, and a secure context), the
+# back-channel logout worker and the demo client app (http://127.0.0.1:$(DEMO_PORT), another site); Ctrl-C stops all
+# three. Both listen on the IPv4 loopback: browsers and clients reach localhost there when ::1 refuses.
 run: $(VENV)/.installed instance/secret_key
 	$(DEV_ENV) $(FLASK) db upgrade
 	$(DEV_ENV) $(FLASK) demo

@@ -134,10 +134,12 @@ def _issuer(config: dict, development: bool) -> str:
     if issuer:
         return issuer.rstrip("/")
     if development:
-        return f"http://127.0.0.1:{config.get('PORT', DEFAULT_PORT)}"
+        # localhost, not 127.0.0.1: WebAuthn refuses an IP address as RP ID, and browsers treat http://localhost
+        # as a secure context (DESIGN §9), so passkeys work in development.
+        return f"http://localhost:{config.get('PORT', DEFAULT_PORT)}"
     raise ConfigError(
         "ISSUER is not set. Set it to the portal's public base URL exactly as clients reach it "
-        "(for example https://login.example.com); GATEHOUSE_ENV=development defaults it to http://127.0.0.1:$PORT."
+        "(for example https://login.example.com); GATEHOUSE_ENV=development defaults it to http://localhost:$PORT."
     )
 
 

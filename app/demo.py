@@ -26,9 +26,9 @@ DEFAULT_DEMO_PORT = 5001
 
 
 def demo_app_url() -> str:
-    """DEMO_URL, else the demo client app on DEMO_PORT; on another site (localhost, not 127.0.0.1), so no
-    cookie is shared with the portal."""
-    return os.environ.get("DEMO_URL") or f"http://localhost:{os.environ.get('DEMO_PORT') or DEFAULT_DEMO_PORT}"
+    """DEMO_URL, else the demo client app on DEMO_PORT; on another site (127.0.0.1, while the portal is on
+    localhost for WebAuthn's sake), so no cookie is shared with the portal."""
+    return os.environ.get("DEMO_URL") or f"http://127.0.0.1:{os.environ.get('DEMO_PORT') or DEFAULT_DEMO_PORT}"
 
 
 def _client_addresses(base: str) -> dict:

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 INSTANCE = ROOT / "instance"
 CREDENTIALS_FILE = "demo-credentials.json"
 SECRET_KEY_FILE = "demo_secret_key"
-# The portal on PORT and this app on DEMO_PORT, as `make run` starts them.
+# The portal on localhost:PORT (a name: WebAuthn refuses IP addresses) and this app on 127.0.0.1:DEMO_PORT, another
+# site, as `make run` starts them.
 DEFAULT_PORT, DEFAULT_DEMO_PORT = "5000", "5001"
 # form-action covers the redirect after a form post too: sign-out continues at the portal.
 CSP = (
@@ -38,8 +39,8 @@ class DemoConfigError(RuntimeError):
 def _settings(config: dict) -> dict:
     names = ("GATEHOUSE_ISSUER", "DEMO_URL", "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "DEMO_SECRET_KEY", "REDIS_URL")
     defaults = {
-        "GATEHOUSE_ISSUER": f"http://127.0.0.1:{os.environ.get('PORT') or DEFAULT_PORT}",
-        "DEMO_URL": f"http://localhost:{os.environ.get('DEMO_PORT') or DEFAULT_DEMO_PORT}",
+        "GATEHOUSE_ISSUER": f"http://localhost:{os.environ.get('PORT') or DEFAULT_PORT}",
+        "DEMO_URL": f"http://127.0.0.1:{os.environ.get('DEMO_PORT') or DEFAULT_DEMO_PORT}",
     }
     settings = {name: os.environ.get(name) or defaults.get(name) for name in names}
     settings |= {name: value for name, value in config.items() if value is not None}

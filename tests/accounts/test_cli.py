@@ -120,7 +120,7 @@ def test_demo_loads_once_and_saves_the_credentials(app, cli, tmp_path):
     with app.app_context():  # the demo's passwords follow the rule every password follows
         assert [password_policy.problem(u["password"], has_second_factor=False) for u in loaded["users"]] == [None] * 2
     assert loaded["client"]["client_secret"].startswith("ghs_")
-    assert loaded["client"]["redirect_uris"] == ["http://localhost:5001/auth/callback"]
+    assert loaded["client"]["redirect_uris"] == ["http://127.0.0.1:5001/auth/callback"]
     saved = json.loads((tmp_path / "demo-credentials.json").read_text())
     assert saved["users"][0]["password"] == loaded["users"][0]["password"]
     assert oct((tmp_path / "demo-credentials.json").stat().st_mode)[-3:] == "600"

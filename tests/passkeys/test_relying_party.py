@@ -32,7 +32,7 @@ def test_configured_values_win_over_the_issuer():
 @pytest.mark.parametrize(
     ("issuer", "rp_id", "origin"),
     [
-        ("http://127.0.0.1:5000", None, None),  # today's development default: an IP address, over http
+        ("http://127.0.0.1:5000", None, None),  # the former development default: an IP address, over http
         ("https://192.0.2.10", None, None),
         ("https://[2001:db8::1]:8443", None, None),
         ("https://login.example.com", "192.0.2.10", None),
@@ -60,7 +60,7 @@ def test_the_app_reads_its_settings(make_app):
 
 
 def test_services_refuse_clearly_on_an_ip_address_issuer(make_app, clock):
-    app = make_app()  # development default: http://127.0.0.1:<port>
+    app = make_app(ISSUER="http://127.0.0.1:5000")
     with app.app_context():
         user = db.session.get(User, factories.account_with_users().owner_id)
         with pytest.raises(PasskeysUnavailable, match=r"^Passkeys need https \(or http on localhost\)"):

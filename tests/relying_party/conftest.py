@@ -1,4 +1,5 @@
-"""A live portal on 127.0.0.1 and the demo client app on localhost (two sites), each on its own free port.
+"""A live portal on localhost and the demo client app on 127.0.0.1 (two sites, as `make run` serves them: the
+portal needs a name for WebAuthn), each on its own free port.
 
 The portal runs on the shared FrozenClock set to the real time (like tests/oauth_e2e); the kit has a clock of its
 own, so a test moves the kit past its verify cache (61 s) without touching the portal. SQLite only: these tests
@@ -67,11 +68,11 @@ def _serve(build) -> Iterator[Served]:
 
 @pytest.fixture
 def portal(make_app, clock) -> Iterator[Served]:
-    """The portal, issuer = its own base URL on 127.0.0.1."""
+    """The portal, issuer = its own base URL on localhost (a passkey RP ID must be a name, DESIGN §9)."""
     clock.set(datetime.now(UTC).replace(microsecond=0))
 
     def build(port: int):
-        url = f"http://127.0.0.1:{port}"
+        url = f"http://localhost:{port}"
         return url, make_app(ISSUER=url)
 
     yield from _serve(build)
@@ -111,10 +112,10 @@ def register_demo(portal: Served, clock: FrozenClock, base_url: str) -> Register
 
 @pytest.fixture
 def demo(portal, clock, kit_clock, owner, tmp_path) -> Iterator[Served]:
-    """The demo app on http://localhost:PORT (another site than the portal), registered with the portal."""
+    """The demo app on http://127.0.0.1:PORT (another site than the portal), registered with the portal."""
 
     def build(port: int):
-        url = f"http://localhost:{port}"
+        url = f"http://127.0.0.1:{port}"
         client = register_demo(portal, clock, url)
         config = {"GATEHOUSE_ISSUER": portal.url, "DEMO_URL": url, "DEMO_CLIENT_ID": client.client_id,
                   "DEMO_CLIENT_SECRET": client.secret, "DEMO_SECRET_KEY": DEMO_SECRET_KEY,

@@ -1,4 +1,4 @@
-"""Issue 5's four scenarios in Chromium: the portal on 127.0.0.1 and the demo app on localhost (two sites, no
+"""Issue 5's four scenarios in Chromium: the portal on localhost and the demo app on 127.0.0.1 (two sites, no
 shared cookie). The kit's clock moves instead of sleeping; the portal's worker is one deliver_due() call.
 
 Playwright runs in a thread of its own: tests/e2e may already hold the sync API on the main thread in this run.

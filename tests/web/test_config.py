@@ -55,9 +55,9 @@ def test_development_issuer_follows_port(monkeypatch, tmp_path):
     monkeypatch.delenv("ISSUER", raising=False)
     monkeypatch.setenv("PORT", "8000")
     app = create_app(base_config("sqlite:///" + str(tmp_path / "x.db")))
-    assert app.config["ISSUER"] == "http://127.0.0.1:8000"
+    assert app.config["ISSUER"] == "http://localhost:8000"  # a name: WebAuthn refuses IP addresses (DESIGN §9)
     discovery = app.test_client().get("/.well-known/openid-configuration").json
-    assert discovery["issuer"] == "http://127.0.0.1:8000"
+    assert discovery["issuer"] == "http://localhost:8000"
 
 
 def test_port_must_be_a_number(monkeypatch, tmp_path):
@@ -78,10 +78,10 @@ def test_demo_client_is_registered_for_demo_port_and_moves_with_it(make_app, mon
     app.instance_path = str(tmp_path)
     monkeypatch.setenv("DEMO_PORT", "8001")
     assert app.test_cli_runner().invoke(args=["demo"]).exit_code == 0
-    assert _demo_redirect_uris(app, tmp_path) == ["http://localhost:8001/auth/callback"]
+    assert _demo_redirect_uris(app, tmp_path) == ["http://127.0.0.1:8001/auth/callback"]
     monkeypatch.setenv("DEMO_PORT", "8002")
     assert app.test_cli_runner().invoke(args=["demo"]).exit_code == 0
-    assert _demo_redirect_uris(app, tmp_path) == ["http://localhost:8002/auth/callback"]
+    assert _demo_redirect_uris(app, tmp_path) == ["http://127.0.0.1:8002/auth/callback"]
 
 
 def test_demo_app_defaults_follow_port_and_demo_port(monkeypatch, tmp_path):
@@ -90,5 +90,5 @@ def test_demo_app_defaults_follow_port_and_demo_port(monkeypatch, tmp_path):
     monkeypatch.setenv("PORT", "8000")
     monkeypatch.setenv("DEMO_PORT", "8001")
     settings = demo_app._settings({"INSTANCE_PATH": str(tmp_path), "DEMO_CLIENT_ID": "c", "DEMO_CLIENT_SECRET": "s"})
-    assert settings["GATEHOUSE_ISSUER"] == "http://127.0.0.1:8000"
-    assert settings["DEMO_URL"] == "http://localhost:8001"
+    assert settings["GATEHOUSE_ISSUER"] == "http://localhost:8000"
+    assert settings["DEMO_URL"] == "http://127.0.0.1:8001"  # another site than the portal's: no shared cookie
