@@ -17,6 +17,12 @@ class LoginForm(PageForm):
     next = HiddenField(validators=[Length(max=2048)])
 
 
+class SecondStepForm(PageForm):
+    """One field for an authenticator-app code or a recovery code (the service tells them apart)."""
+
+    code = StringField("Code", validators=[DataRequired(), Length(max=64), no_null_bytes])
+
+
 class ReauthenticateForm(PageForm):
     password = PasswordField("Password", validators=PASSWORD_FIELD)
     next = HiddenField(validators=[Length(max=2048)])

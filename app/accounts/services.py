@@ -14,7 +14,10 @@ from app.accounts.models import ROLES, Account, User, normalize_email
 from app.audit import services as audit
 from app.audit.tags import EventTag
 from app.extensions import db
+from app.factors import recovery, totp
+from app.passkeys.models import PasskeyCredential
 from app.security import password_policy, passwords, ratelimit
+from app.sessions import methods
 from app.sessions import services as sessions
 from app.sessions.devices import RequestMeta
 from app.sessions.models import UserSession
@@ -30,6 +33,13 @@ REASON_PASSWORD_CHANGED = "password_changed"
 class SignedIn:
     user: User
     session: UserSession
+
+
+@dataclass(frozen=True)
+class SecondStepNeeded:
+    """The password was right and the account has a second factor: no session yet (DESIGN §9)."""
+
+    user: User
 
 
 @dataclass(frozen=True)
@@ -86,9 +96,9 @@ def _check_new_user(email: str, name: str, role: str, password: str) -> None:
 
 
 def has_second_factor(user: User | None) -> bool:
-    """Two-step verification does not exist yet, so every password is the only factor (15 characters); once it
-    does, this says which users have a second one (8)."""
-    return False
+    """An authenticator app or a passkey: the password is then not the only factor (NIST: 8 characters, not 15)
+    and sign-in asks for the second step. Recovery codes alone are not a factor, only a way back to one."""
+    return user is not None and (totp.is_enabled(user) or bool(PasskeyCredential.of_user(user.id)))
 
 
 def password_hint(user: User | None) -> str:
@@ -149,8 +159,11 @@ def password_guess(limits: tuple):
     ratelimit.give_back(limits)
 
 
-def sign_in(email: str, password: str, meta: RequestMeta, now: datetime, replaces: int | None = None) -> SignedIn:
-    """Check credentials (one rate-limited guess), open a new device session, record the outcome either way.
+def sign_in(
+    email: str, password: str, meta: RequestMeta, now: datetime, replaces: int | None = None
+) -> SignedIn | SecondStepNeeded:
+    """Check credentials (one rate-limited guess), record the outcome either way, and open a new device session, or
+    say that the second step comes first (complete_second_step opens it).
 
     replaces: the session this browser already had; it ends, so a planted or old id never survives.
     """
@@ -163,9 +176,31 @@ def sign_in(email: str, password: str, meta: RequestMeta, now: datetime, replace
                 EventTag.SIGN_IN_FAILURE, user_id=failure.user_id, ip=meta.ip, device_id=meta.device_id, **disabled
             )
             raise
+    if has_second_factor(user):
+        return SecondStepNeeded(user)
+    return _open_session(user, methods.PASSWORD, meta, now, replaces)
+
+
+def complete_second_step(user_id: int, code: str, meta: RequestMeta, now: datetime, replaces: int | None = None):
+    """The second step after a right password: an authenticator-app code (six digits) or a recovery code, in one
+    field. Raises the factors' WrongCode / CodeReused / TooManyAttempts (each audited), or InvalidCredentials when
+    the user was disabled or removed meanwhile."""
+    user = db.session.get(User, user_id)
+    if user is None or user.disabled_at is not None:
+        raise InvalidCredentials(user_id)
+    if totp.is_code_shaped(code) and totp.is_enabled(user):
+        totp.verify(user, code, now, ip=meta.ip)
+        method = methods.AUTHENTICATOR_APP
+    else:
+        recovery.use(user, code, now, ip=meta.ip)
+        method = methods.RECOVERY_CODE
+    return _open_session(user, methods.joined([methods.PASSWORD, method]), meta, now, replaces)
+
+
+def _open_session(user: User, auth_methods: str, meta: RequestMeta, now: datetime, replaces: int | None) -> SignedIn:
     if replaces is not None:
         sessions.end_session(replaces, sessions.REASON_REPLACED, now, tag=EventTag.SIGN_OUT, ip=meta.ip)
-    session = sessions.start_session(user, meta, now)
+    session = sessions.start_session(user, meta, now, auth_methods)
     user.last_login_at = now
     audit.record(
         EventTag.SIGN_IN_SUCCESS,
@@ -174,6 +209,7 @@ def sign_in(email: str, password: str, meta: RequestMeta, now: datetime, replace
         session_id=session.id,
         ip=meta.ip,
         device=session.device_name,
+        methods=auth_methods,
     )
     return SignedIn(user, session)
 

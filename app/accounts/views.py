@@ -4,11 +4,15 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 
 from app.accounts import services
 from app.accounts.errors import AccountDisabled, AccountError, InvalidCredentials, TooManyAttempts
-from app.accounts.forms import LoginForm, PasswordChangeForm, ReauthenticateForm
+from app.accounts.forms import LoginForm, PasswordChangeForm, ReauthenticateForm, SecondStepForm
 from app.clock import now
 from app.extensions import db
+from app.factors import totp
+from app.factors.errors import FactorError
+from app.factors.errors import TooManyAttempts as FactorTooManyAttempts
 from app.security.redirects import safe_next
 from app.sessions.services import ActiveSession, SessionEnded
+from app.web import pending_sign_in
 from app.web.auth import (
     client_ip,
     establish_session,
@@ -18,7 +22,7 @@ from app.web.auth import (
     request_meta,
     signed_in_user,
 )
-from app.web.sign_out_reasons import notice_for
+from app.web.sign_out_reasons import SECOND_STEP_EXPIRED, notice_for
 
 bp = Blueprint("accounts", __name__)
 
@@ -61,11 +65,47 @@ def login():
             form.password.errors.append(DISABLED_FAILURE if isinstance(failure, AccountDisabled) else GENERIC_FAILURE)
         else:
             db.session.commit()
-            response = redirect(safe_next(form.next.data, url_for("accounts.home")), 303)
-            establish_session(response, ActiveSession.of(signed_in.session), meta.device_id)
-            return response
+            if isinstance(signed_in, services.SecondStepNeeded):
+                pending_sign_in.begin(signed_in.user, form.next.data or "", now())
+                return redirect(url_for("accounts.verify"), 303)
+            return _signed_in(signed_in, form.next.data, meta.device_id)
     notice = notice_for(request.args.get("reason"))
     return render_template("accounts/login.html", form=form, notice=notice), _form_status(form, headers), headers
+
+
+def _signed_in(signed_in: services.SignedIn, next_url: str | None, device_id: str):
+    response = redirect(safe_next(next_url, url_for("accounts.home")), 303)
+    establish_session(response, ActiveSession.of(signed_in.session), device_id)
+    return response
+
+
+@bp.route("/login/verify", methods=["GET", "POST"])
+def verify():
+    """The second step (DESIGN §9): a code from the authenticator app, or a recovery code, after the password."""
+    pending = pending_sign_in.current(now())
+    if pending is None:
+        pending_sign_in.end()
+        return redirect(url_for("accounts.login", reason=SECOND_STEP_EXPIRED), 303)
+    form, headers = SecondStepForm(), {}
+    if form.validate_on_submit():
+        meta = request_meta()
+        try:
+            previous = g.current_session.id if g.current_session else None
+            signed_in = services.complete_second_step(pending.user.id, form.code.data, meta, now(), replaces=previous)
+        except FactorTooManyAttempts as limited:
+            headers = _limited(form.code, TooManyAttempts(limited.retry_after_seconds))
+        except FactorError as wrong:
+            form.code.errors.append(str(wrong))
+        except InvalidCredentials:
+            pending_sign_in.end()
+            db.session.commit()
+            return redirect(url_for("accounts.login"), 303)
+        db.session.commit()  # a failure is audited (and a used code spent) even though nobody signs in
+        if not form.errors:
+            pending_sign_in.end()
+            return _signed_in(signed_in, pending.next_url, meta.device_id)
+    page = render_template("accounts/verify.html", form=form, user=pending.user, has_app=totp.is_enabled(pending.user))
+    return page, _form_status(form, headers), headers
 
 
 @bp.post("/logout")

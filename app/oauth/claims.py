@@ -7,6 +7,7 @@ from flask import current_app
 
 from app.oauth import keys
 from app.oauth.models import OAuthClient, OAuthGrant
+from app.sessions import methods
 
 ACCESS_TOKEN_TYP = "at+jwt"
 ID_TOKEN_TYP = "JWT"
@@ -51,6 +52,9 @@ def id_token(grant: OAuthGrant, now: datetime, nonce: str | None = None) -> str:
         "aud": grant.client.client_id,
         "azp": grant.client.client_id,
         "auth_time": int(grant.auth_time.timestamp()),
+        # OIDC Core §2 with RFC 8176 values: how the approving session signed in, and what that adds up to.
+        "amr": methods.amr(grant.auth_methods),
+        "acr": methods.acr(grant.auth_methods),
         "sid": grant.public_id,
         **_times(now, "ID_TOKEN_TTL_SECONDS"),
     }

@@ -8,8 +8,10 @@ from app.oauth.code_grant import S256CodeChallenge
 from app.oauth.keys import ALGORITHM
 from app.oauth.scopes import SCOPES
 from app.oauth.server import CLIENT_AUTH_METHODS
+from app.sessions import methods
 
-CLAIMS = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "sid", "name", "email", "email_verified"]
+CLAIMS = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "sid", "amr", "acr", "name", "email",
+          "email_verified"]  # fmt: skip
 
 
 def _endpoint(name: str) -> str:
@@ -42,6 +44,7 @@ def metadata(openid: bool) -> dict:
             "id_token_signing_alg_values_supported": [ALGORITHM],
             "claims_supported": CLAIMS,
             "prompt_values_supported": ["none", "login", "consent"],
+            "acr_values_supported": list(methods.ACR_VALUES),
             "backchannel_logout_supported": True,
             "backchannel_logout_session_supported": True,
             "request_parameter_supported": False,

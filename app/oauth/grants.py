@@ -55,6 +55,7 @@ def grant_for(
             device_id=device_id,
             scope=scope,
             auth_time=session.authenticated_at,
+            auth_methods=session.auth_methods,
             expires_at=session.absolute_expires_at,
             created_at=now,
         )
@@ -62,6 +63,7 @@ def grant_for(
     else:
         grant.scope = " ".join(sorted(set(grant.scope.split()) | set(scope.split())))
         grant.auth_time = session.authenticated_at
+        grant.auth_methods = session.auth_methods
     db.session.flush()
     return grant
 

@@ -117,6 +117,7 @@ class OAuthGrant(Model):
     device_id: Mapped[str | None] = mapped_column(String(128), index=True)
     scope: Mapped[str] = mapped_column(String(255))
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    auth_methods: Mapped[str] = mapped_column(String(32), default="pwd", server_default="pwd")  # the session's
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the issuing session's absolute expiry
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

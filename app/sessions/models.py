@@ -25,6 +25,8 @@ class UserSession(Model):
     location: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     authenticated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # How it signed in, RFC 8176 values (app/sessions/methods.py); a re-authentication replaces them.
+    auth_methods: Mapped[str] = mapped_column(String(32), default="pwd", server_default="pwd")
     last_used_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # The idle window fixed at sign-in (or by an owner's "apply now"); activity slides by it.
     idle_minutes: Mapped[int]
@@ -71,12 +73,13 @@ class UserSession(Model):
             db.session.execute(update(cls), rows)
 
     @classmethod
-    def reauthenticated(cls, session_id: int, public_id: str, at: datetime) -> bool:
-        """A live session's password proved again: a new public id and authentication time (False if it ended)."""
+    def reauthenticated(cls, session_id: int, public_id: str, at: datetime, methods: str) -> bool:
+        """A live session's sign-in proved again: a new public id, authentication time and methods (False if it
+        ended)."""
         changed = rows_changed(
             update(cls)
             .where(cls.id == session_id, cls.revoked_at.is_(None))
-            .values(public_id=public_id, authenticated_at=at)
+            .values(public_id=public_id, authenticated_at=at, auth_methods=methods)
             .execution_options(synchronize_session=False)
         )
         return changed == 1

@@ -14,6 +14,7 @@ from app.audit.tags import EventTag
 from app.cache import TOMBSTONE_PREFIX, Invalidation, cache
 from app.extensions import db
 from app.invalidation.services import invalidate
+from app.sessions import methods
 from app.sessions.codec import SessionHandle
 from app.sessions.devices import GeoLocator, RequestMeta, device_name
 from app.sessions.models import UserSession
@@ -56,6 +57,7 @@ class ActiveSession:
     last_used_at: datetime
     idle_expires_at: datetime
     absolute_expires_at: datetime
+    auth_methods: str = methods.PASSWORD  # last: states cached before the field existed still load
 
     @classmethod
     def of(cls, row: UserSession) -> "ActiveSession":
@@ -68,6 +70,7 @@ class ActiveSession:
             row.last_used_at,
             row.idle_expires_at,
             row.absolute_expires_at,
+            row.auth_methods,
         )
 
     def dumps(self) -> bytes:
@@ -101,8 +104,9 @@ def account_policy(account: Account) -> SessionPolicy:
     return policy_settings().effective(account.idle_minutes, account.absolute_minutes)
 
 
-def start_session(user: User, meta: RequestMeta, now: datetime) -> UserSession:
-    """Open a new session with a fresh public id (no fixation) under the account's current policy."""
+def start_session(user: User, meta: RequestMeta, now: datetime, auth_methods: str = methods.PASSWORD) -> UserSession:
+    """Open a new session with a fresh public id (no fixation) under the account's current policy, recording how
+    it signed in (app/sessions/methods.py)."""
     policy = account_policy(user.account)
     absolute = now + timedelta(minutes=policy.absolute_minutes)
     row = UserSession(
@@ -115,6 +119,7 @@ def start_session(user: User, meta: RequestMeta, now: datetime) -> UserSession:
         location=_locator().locate(meta.ip),
         created_at=now,
         authenticated_at=now,
+        auth_methods=auth_methods,
         last_used_at=now,
         idle_minutes=policy.idle_minutes,
         idle_expires_at=min(now + timedelta(minutes=policy.idle_minutes), absolute),
@@ -244,17 +249,17 @@ def forget_cached(public_ids: list[str]) -> None:
     invalidate([Invalidation(CACHE_KEY_PREFIX + public_id) for public_id in public_ids])
 
 
-def mark_reauthenticated(state: ActiveSession, now: datetime) -> ActiveSession:
+def mark_reauthenticated(state: ActiveSession, now: datetime, auth_methods: str = methods.PASSWORD) -> ActiveSession:
     """The user proved their password again on this device (freshness for sensitive actions, OIDC prompt=login and
     max_age). OWASP Session Management: a new session id on every privilege change, as on sign-in: the row gets a new
     public id (grants keep pointing at the row), and the old id's cache entry becomes a tombstone once this commits,
     so the old cookie is refused by every instance. Returns the state to set the new cookie from; raises SessionEnded
     when the session ended meanwhile."""
     public_id = new_public_id()
-    if not UserSession.reauthenticated(state.id, public_id, now):
+    if not UserSession.reauthenticated(state.id, public_id, now, auth_methods):
         raise SessionEnded("revoked")
     invalidate([Invalidation(CACHE_KEY_PREFIX + state.public_id, TOMBSTONE, _cache_ttl())])
-    return replace(state, public_id=public_id, authenticated_at=now)
+    return replace(state, public_id=public_id, authenticated_at=now, auth_methods=auth_methods)
 
 
 def new_public_id() -> str:

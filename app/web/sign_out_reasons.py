@@ -11,12 +11,14 @@ EXPIRED = "session_expired"
 SIGNED_OUT_ELSEWHERE = "signed_out_elsewhere"
 SIGNED_OUT_BY_OWNER = "signed_out_by_owner"
 PASSWORD_CHANGED = "password_changed"
+SECOND_STEP_EXPIRED = "second_step_expired"
 
 NOTICES = {
     EXPIRED: "Your session expired. Please sign in again.",
     SIGNED_OUT_ELSEWHERE: "You were signed out from another device. Sign in again to continue.",
     SIGNED_OUT_BY_OWNER: "Your account's owner signed you out. Sign in again to continue.",
     PASSWORD_CHANGED: "You were signed out because your password was changed. Sign in with the new password.",
+    SECOND_STEP_EXPIRED: "Your sign-in was not finished in time. Please sign in again.",
 }
 
 # The registry's revoked_reason → what the next page says; idle, absolute and anything else read as expiry.

@@ -6,6 +6,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import Flask
 
 from app.clock import now
+from app.sessions import methods
 from app.sessions.devices import agent_details
 from app.web.auth import current_user
 
@@ -66,6 +67,7 @@ def init_templating(app: Flask) -> None:
     app.jinja_env.globals["now"] = now
     app.jinja_env.globals["current_user"] = current_user
     app.jinja_env.filters["agent_details"] = agent_details
+    app.jinja_env.filters["signed_in_with"] = methods.describe
     if app.config.get("TESTING"):
         from jinja2 import StrictUndefined
 

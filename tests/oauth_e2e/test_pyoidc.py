@@ -23,7 +23,12 @@ from oic.oic.message import (
 )
 from oic.utils.authn.client import CLIENT_AUTHN_METHOD
 
+from app.accounts.models import User
+from app.extensions import db
 from app.oauth.keys import ALGORITHM
+from tests import factories
+from tests.conftest import csrf_token_from
+from tests.factors.conftest import app_code, enrolled
 from tests.oauth_e2e.conftest import SCOPE, TIMEOUT, follow, redirect_location
 
 # Private JWK members (RFC 7518 §6.2.2 EC, §6.3.2 RSA, §6.4 oct): none may be published.
@@ -120,6 +125,7 @@ def test_code_flow_with_id_token_validation_userinfo_and_refresh(live_server, po
     assert id_token["aud"] == [first_party.client_id] and id_token["azp"] == first_party.client_id
     assert id_token["sub"] == str(owner.owner_id)
     assert id_token["sid"]
+    assert id_token["amr"] == ["pwd"] and id_token["acr"] == "urn:gatehouse:acr:pwd"  # a password alone (RFC 8176)
     assert id_token["auth_time"] == int(live_server.clock.now().timestamp())  # signed in at the (frozen) now
     assert id_token["iat"] == int(live_server.clock.now().timestamp())
     assert id_token["exp"] - id_token["iat"] == live_server.app.config["ID_TOKEN_TTL_SECONDS"]
@@ -143,6 +149,30 @@ def test_code_flow_with_id_token_validation_userinfo_and_refresh(live_server, po
     assert "nonce" not in again  # OIDC Core §12.2
     info = client.do_user_info_request(method="GET", token=refreshed["access_token"])
     assert info["sub"] == str(owner.owner_id)
+
+
+def test_a_two_step_sign_in_is_named_in_the_id_token(live_server, first_party, owner):
+    """DESIGN §9: amr (RFC 8176) and acr say how the approving session signed in, read here by oic."""
+    with live_server.app.app_context():
+        user = db.session.get(User, owner.owner_id)
+        enrolment = enrolled(user, live_server.clock.now())
+    with requests.Session() as browser:
+        page = browser.get(live_server.endpoint("/login"), timeout=TIMEOUT)
+        form = {
+            "email": factories.OWNER_EMAIL,
+            "password": factories.PASSWORD,
+            "csrf_token": csrf_token_from(page.text),
+        }
+        assert browser.post(live_server.endpoint("/login"), data=form, timeout=TIMEOUT).url.endswith("/login/verify")
+        page = browser.get(live_server.endpoint("/login/verify"), timeout=TIMEOUT)
+        code = app_code(enrolment, live_server.clock.now())
+        form = {"code": code, "csrf_token": csrf_token_from(page.text)}
+        verified = browser.post(live_server.endpoint("/login/verify"), data=form, timeout=TIMEOUT)
+        assert verified.url == live_server.endpoint("/")
+        client = relying_party(live_server, first_party)
+        request, verifier, answer = authorize(client, browser, first_party)
+        id_token = redeem(client, request, verifier, answer["code"])["id_token"]
+    assert id_token["amr"] == ["pwd", "otp"] and id_token["acr"] == "urn:gatehouse:acr:mfa"
 
 
 def test_oic_refuses_tampered_or_foreign_id_tokens(live_server, portal, first_party, third_party):
