@@ -84,7 +84,7 @@ def setup_oauth(app: Flask) -> None:
 
 
 def setup_blueprints(app: Flask) -> None:
-    from app.accounts import security_views
+    from app.accounts import passkey_views, security_views
     from app.accounts import views as accounts
     from app.client_api import views as client_api
     from app.factors import models as _factor_models  # noqa: F401 (tables for migrations and queries)
@@ -92,15 +92,18 @@ def setup_blueprints(app: Flask) -> None:
     from app.oauth import apps_views
     from app.oauth import views as oauth
     from app.passkeys import models as _passkey_models  # noqa: F401
+    from app.passkeys import views as passkeys
     from app.sessions import views as sessions
 
     app.register_blueprint(accounts.bp)
+    app.register_blueprint(passkey_views.bp)
     app.register_blueprint(sessions.bp)
     app.register_blueprint(security_views.bp)
     app.register_blueprint(factors.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(apps_views.bp)
     app.register_blueprint(client_api.bp)
+    app.register_blueprint(passkeys.bp)
 
 
 def setup_request_pipeline(app: Flask) -> None:
