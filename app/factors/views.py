@@ -6,11 +6,14 @@ from flask import Blueprint, flash, g, redirect, render_template, url_for
 from app.clock import now
 from app.extensions import db
 from app.factors import totp, two_step
-from app.factors.errors import AlreadyEnrolled, FactorError, NotEnrolled, TooManyAttempts
+from app.factors.errors import AlreadyEnrolled, FactorError, NotEnrolled, TooManyAttempts, WrongCode
 from app.factors.forms import AuthenticatorCodeForm
 from app.web.auth import client_ip, fresh_auth_required, is_fresh, login_required, signed_in_user
 
 bp = Blueprint("factors", __name__)
+
+# The service's own message also mentions recovery codes, which only stand in for a code at sign-in.
+WRONG_SETUP_CODE = "That code is not right. Enter the 6-digit code the app shows for Gatehouse now."
 
 
 def _actor() -> dict:
@@ -57,7 +60,9 @@ def setup():
         except TooManyAttempts as limited:  # RFC 6585 §4: 429 with the wait, said next to the field too
             headers = {"Retry-After": str(limited.retry_after_seconds)}
             form.code.errors.append(str(limited))
-        except FactorError as refused:
+        except WrongCode:
+            form.code.errors.append(WRONG_SETUP_CODE)
+        except FactorError as refused:  # CodeReused: a code from a step already accepted
             form.code.errors.append(str(refused))
         db.session.commit()  # a refused code is audited even though nothing turns on
         if not form.errors:

@@ -16,6 +16,7 @@ from app.audit.models import AuditEvent
 from app.extensions import db
 from app.factors import recovery
 from app.factors.models import RecoveryCode, TotpAuthenticator
+from app.factors.views import WRONG_SETUP_CODE
 from tests.conftest import Auth, csrf_token_from
 from tests.factories import OWNER_EMAIL, PASSWORD
 from tests.passkeys.conftest import ORIGIN, portal_in
@@ -131,7 +132,7 @@ def test_a_wrong_code_keeps_the_user_on_the_step_with_the_same_key(two_step):
     wrong = next(c for c in ("000000", "111111", "222222") if c not in {two_step.code_at(key, n) for n in (-1, 0, 1)})
     response = two_step.send_code(wrong)
     assert response.status_code == 400
-    assert field_error(response.text).startswith("That code is not right.")
+    assert field_error(response.text) == WRONG_SETUP_CODE  # not the sign-in step's hint at recovery codes
     assert setup_key(response.text) == key  # the same QR code and key: the app already holds them
     assert 'aria-invalid="true"' in response.text and "data-error-summary" in response.text
     with two_step.app.app_context():
