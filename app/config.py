@@ -70,6 +70,8 @@ def from_environment(instance_path: str) -> dict:
         # Wrong authenticator-app and recovery codes, per user (app.factors.totp). The daily window bounds a year of
         # guessing at a 6-digit code (3 valid at a time) to about 5 % (RFC 4226 §7.3, RFC 6238 §5.2).
         "SECOND_FACTOR_RATE_LIMIT": os.environ.get("SECOND_FACTOR_RATE_LIMIT", "5 per minute;20 per hour;50 per day"),
+        # Passkey sign-in challenges begun per client address (the sign-in page asks for one on every load).
+        "PASSKEY_SIGN_IN_RATE_LIMIT": os.environ.get("PASSKEY_SIGN_IN_RATE_LIMIT", "60 per minute"),
         # Passkey registrations begun per user: each stores a challenge, then one credential at most (passkeys.views).
         "PASSKEY_RATE_LIMIT": os.environ.get("PASSKEY_RATE_LIMIT", "10 per minute;50 per hour"),
         # Optional k-anonymity breached-password check (e.g. https://api.pwnedpasswords.com/range/): off when unset.

@@ -15,6 +15,8 @@ from app.audit import services as audit
 from app.audit.tags import EventTag
 from app.extensions import db
 from app.factors import recovery, totp
+from app.passkeys import services as passkeys
+from app.passkeys.errors import PasskeyError
 from app.passkeys.models import PasskeyCredential
 from app.security import password_policy, passwords, ratelimit
 from app.sessions import methods
@@ -33,6 +35,14 @@ REASON_PASSWORD_CHANGED = "password_changed"
 class SignedIn:
     user: User
     session: UserSession
+
+
+class PasskeyNeedsVerification(PasskeyError):
+    """A passkey without user verification is one factor: it can be the second step, not a sign-in on its own."""
+
+    reason = "user_not_verified"
+    message = ("This passkey did not verify you (PIN or biometrics), so it cannot sign you in without your password. "
+               "Sign in with your password instead.")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -195,6 +205,40 @@ def complete_second_step(user_id: int, code: str, meta: RequestMeta, now: dateti
         recovery.use(user, code, now, ip=meta.ip)
         method = methods.RECOVERY_CODE
     return _open_session(user, methods.joined([methods.PASSWORD, method]), meta, now, replaces)
+
+
+def sign_in_with_passkey(handle, credential_json, meta: RequestMeta, now: datetime, replaces: int | None = None):
+    """Both steps in one (DESIGN §9): a discoverable passkey whose authenticator verified the user (PIN, biometric).
+    Without user verification it is one factor, which is not enough to sign in without the password. Raises the
+    passkey service's CeremonyRefused or PasskeyNeedsVerification (both audited)."""
+    assertion = passkeys.authenticate(handle, credential_json, now)
+    if not assertion.user_verified:
+        audit.record(EventTag.FACTOR_FAILURE, user_id=assertion.user.id, ip=meta.ip, factor="passkey",
+                     reason=PasskeyNeedsVerification.reason)  # fmt: skip
+        raise PasskeyNeedsVerification()
+    used = [_key_method(assertion.passkey), methods.USER_PRESENCE]
+    return _open_session(assertion.user, methods.joined(used), meta, now, replaces)
+
+
+def complete_second_step_with_passkey(
+    user_id: int, handle, credential_json, meta: RequestMeta, now: datetime, replaces: int | None = None
+) -> SignedIn:
+    """A passkey of this user as the second step after the password (user verification not needed: the password is
+    the other factor). Raises CeremonyRefused (also for another user's passkey), or InvalidCredentials when the user
+    was disabled or removed meanwhile."""
+    user = db.session.get(User, user_id)
+    if user is None or user.disabled_at is not None:
+        raise InvalidCredentials(user_id)
+    assertion = passkeys.authenticate(handle, credential_json, now, user=user)
+    used = [methods.PASSWORD, _key_method(assertion.passkey)] + (
+        [methods.USER_PRESENCE] if assertion.user_verified else []
+    )
+    return _open_session(user, methods.joined(used), meta, now, replaces)
+
+
+def _key_method(passkey: PasskeyCredential) -> str:
+    """RFC 8176: a passkey kept on its device is a hardware-secured key; one synced by the platform, a software one."""
+    return methods.SOFTWARE_KEY if passkey.backed_up else methods.HARDWARE_KEY
 
 
 def _open_session(user: User, auth_methods: str, meta: RequestMeta, now: datetime, replaces: int | None) -> SignedIn:

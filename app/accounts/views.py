@@ -10,6 +10,7 @@ from app.extensions import db
 from app.factors import totp
 from app.factors.errors import FactorError
 from app.factors.errors import TooManyAttempts as FactorTooManyAttempts
+from app.passkeys.models import PasskeyCredential
 from app.security.redirects import safe_next
 from app.sessions.services import ActiveSession, SessionEnded
 from app.web import pending_sign_in
@@ -104,7 +105,9 @@ def verify():
         if not form.errors:
             pending_sign_in.end()
             return _signed_in(signed_in, pending.next_url, meta.device_id)
-    page = render_template("accounts/verify.html", form=form, user=pending.user, has_app=totp.is_enabled(pending.user))
+    user = pending.user
+    page = render_template("accounts/verify.html", form=form, user=user, has_app=totp.is_enabled(user),
+                           has_passkey=bool(PasskeyCredential.of_user(user.id)))  # fmt: skip
     return page, _form_status(form, headers), headers
 
 

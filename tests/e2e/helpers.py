@@ -37,7 +37,7 @@ def sign_in(page: Page, base_url: str, email: str = factories.OWNER_EMAIL, passw
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     with page.expect_response(is_status_poll):
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(f"{base_url}/")
 
 

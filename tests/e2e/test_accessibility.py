@@ -67,7 +67,7 @@ def test_every_portal_page_is_axe_clean(live_server, owner, new_context, width):
     scan(anonymous, f"{base}/login?reason=signed_out_elsewhere", found, signed_in=False)
     anonymous.get_by_label("Email").fill(factories.OWNER_EMAIL)
     anonymous.get_by_label("Password").fill("not the password")
-    anonymous.get_by_role("button", name="Sign in").click()
+    anonymous.get_by_role("button", name="Sign in", exact=True).click()
     expect(anonymous.locator("[data-error-summary]")).to_be_visible()
     scan_current(anonymous, found)
 

@@ -16,7 +16,7 @@ def sign_in_through_the_demo(page: Page, demo_url: str) -> None:
     page.get_by_role("link", name="Sign in").click()
     page.get_by_label("Email").fill(factories.OWNER_EMAIL)
     page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("heading", name="Hello, Ada")).to_be_visible()
 
 

@@ -163,7 +163,7 @@ def test_without_javascript_a_device_is_signed_out_through_a_confirmation_page(l
     page.goto(f"{live_server.url}/login")
     page.get_by_label("Email").fill(factories.OWNER_EMAIL)
     page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(f"{live_server.url}/")
 
     page.goto(f"{live_server.url}/account/devices")

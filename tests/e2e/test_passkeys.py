@@ -92,7 +92,7 @@ def test_without_javascript_the_button_says_what_it_needs(portal, owner, new_con
     page.goto(f"{portal.url}/login")
     page.get_by_label("Email").fill(factories.OWNER_EMAIL)
     page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.goto(f"{portal.url}{PAGE}")
     button = page.get_by_role("button", name="Add a passkey")
     expect(button).to_be_disabled()

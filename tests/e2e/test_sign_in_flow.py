@@ -15,7 +15,7 @@ def sign_in(page: Page, base_url: str, email: str = factories.OWNER_EMAIL, passw
     page.goto(f"{base_url}/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def test_sign_in_lands_on_home_with_an_http_only_cookie(live_server, owner, context, page):
@@ -72,7 +72,7 @@ def test_idle_session_expires_and_says_so(live_server, owner, page):
     # Signing in again goes back where the user was.
     page.get_by_label("Email").fill(factories.OWNER_EMAIL)
     page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(f"{live_server.url}/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Ada Lovelace")
 
@@ -114,7 +114,7 @@ def test_login_page_fits_a_phone(live_server, new_context):
     page = new_context(viewport=MOBILE, is_mobile=True, has_touch=True).new_page()
     page.goto(f"{live_server.url}/login")
 
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow == 0, "the login page scrolls sideways on a 360 px wide screen"
     screenshot(page, "login-mobile.png")

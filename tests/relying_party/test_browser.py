@@ -68,7 +68,7 @@ def portal_sign_in(page: Page) -> None:
     expect(page.get_by_role("heading", name="Sign in to Gatehouse")).to_be_visible()
     page.get_by_label("Email").fill(factories.OWNER_EMAIL)
     page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def sign_in_to_demo(page: Page, demo_url: str) -> None:
