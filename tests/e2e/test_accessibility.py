@@ -10,11 +10,13 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import Page, expect
 
+from app.accounts.models import User
 from app.extensions import db
 from app.oauth.clients import register_client
 from tests import factories
 from tests.e2e.conftest import screenshot
 from tests.e2e.helpers import sign_in, visit
+from tests.factors.conftest import enrolled
 from tests.helpers import sessions_of
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-4.14.1.min.js"
@@ -70,6 +72,7 @@ def test_every_portal_page_is_axe_clean(live_server, owner, new_context, width):
     anonymous.get_by_role("button", name="Sign in", exact=True).click()
     expect(anonymous.locator("[data-error-summary]")).to_be_visible()
     scan_current(anonymous, found)
+    scan_second_step(live_server, owner.member_id, anonymous, found)
 
     other_device = new_context(viewport=viewport).new_page()
     sign_in(other_device, base)
@@ -94,6 +97,21 @@ def test_every_portal_page_is_axe_clean(live_server, owner, new_context, width):
     expect(page.get_by_role("heading", name="Everyone is signed out")).to_be_visible()
     scan_current(page, found)
     assert found == {}
+
+
+def scan_second_step(live_server, user_id: int, page: Page, found: dict[str, list[str]]) -> None:
+    """/login/verify as asked and after a wrong code: the user has an authenticator app (set up two steps ago)."""
+    with live_server.app.app_context():
+        enrolled(db.session.get(User, user_id), live_server.clock.now())
+    page.get_by_label("Email").fill(factories.MEMBER_EMAIL)
+    page.get_by_label("Password").fill(factories.PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page).to_have_url(f"{live_server.url}/login/verify")
+    scan_current(page, found)
+    page.get_by_label("Code", exact=True).fill("not a code")
+    page.get_by_role("button", name="Verify").click()
+    expect(page.locator("[data-error-summary]")).to_be_visible()
+    scan_current(page, found)
 
 
 def scan_current(page: Page, found: dict[str, list[str]]) -> None:
