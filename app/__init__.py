@@ -48,6 +48,7 @@ def setup_extensions(app: Flask) -> None:
     from app.sessions.codec import SignedCookieStore
     from app.sessions.devices import GeoLocator
     from app.web.auth import STORE_EXTENSION_KEY, init_auth
+    from app.web.two_step_required import init_two_step_required
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
@@ -64,6 +65,7 @@ def setup_extensions(app: Flask) -> None:
     # Cross-site posts are refused before anything else, then the session is loaded.
     init_origin_check(app)
     init_auth(app)
+    init_two_step_required(app)  # after the session is loaded: an owner's requirement holds people at set-up
     if app.config["TRUSTED_PROXY_COUNT"]:
         count = app.config["TRUSTED_PROXY_COUNT"]
         # Wrapping wsgi_app is Flask's documented way to add WSGI middleware; its stubs declare it a method.

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, delete, func, select
+from sqlalchemy import CheckConstraint, ColumnElement, ForeignKey, Row, String, delete, false, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Model, db
@@ -27,6 +27,8 @@ class Account(Model):
     name: Mapped[str] = mapped_column(String(120), unique=True)
     idle_minutes: Mapped[int | None]
     absolute_minutes: Mapped[int | None]
+    # DESIGN §9: set by an owner, everyone signing in needs a second factor (app.web.two_step_required).
+    two_step_required: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     users: Mapped[list["User"]] = relationship(back_populates="account")
@@ -60,6 +62,12 @@ class User(Model):
     @classmethod
     def by_email(cls, email: str) -> "User | None":
         return db.session.scalar(select(cls).where(cls.email == normalize_email(email)))
+
+    @classmethod
+    def in_account_with(cls, account_id: int, *columns: ColumnElement) -> list[Row]:
+        """The account's people by name, each with the given (correlated) columns, in one query."""
+        people = select(cls, *columns).where(cls.account_id == account_id).order_by(cls.name, cls.id)
+        return list(db.session.execute(people))
 
     def other_active_owners(self) -> int:
         """Owners of this user's account, other than this user, who can still sign in."""

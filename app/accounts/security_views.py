@@ -2,7 +2,7 @@
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
-from app.accounts import security
+from app.accounts import security, two_step_policy
 from app.accounts.forms import PolicyForm
 from app.clock import now
 from app.extensions import db
@@ -14,6 +14,10 @@ from app.web.templating import minutes_in_words
 
 bp = Blueprint("security", __name__)
 
+REQUIRED = "Two-step verification is now required. People without a second step are sent to set one up."
+NOT_REQUIRED = "Two-step verification is no longer required. Second steps already set up stay on."
+SET_UP_YOURS = "Two-step verification is now required in your account. Set up yours to continue."
+
 
 def _context(form: PolicyForm | None = None, notice: str | None = None) -> dict:
     user = signed_in_user()
@@ -24,7 +28,8 @@ def _context(form: PolicyForm | None = None, notice: str | None = None) -> dict:
             idle_minutes=str(view.effective.idle_minutes),
             absolute_minutes=str(view.effective.absolute_minutes),
         )
-    return {"overview": view, "form": form, "user": user, "notice": notice}
+    two_step = two_step_policy.card(user.account)
+    return {"overview": view, "form": form, "user": user, "notice": notice, "two_step": two_step}
 
 
 @bp.get("/account/security")
@@ -76,6 +81,25 @@ def _saved_notice(form: PolicyForm, saved: security.PolicySaved) -> str:
     if form.apply_now.data:
         notice += f" Applied to {saved.recomputed} signed-in session(s)."
     return notice
+
+
+@bp.post("/account/security/two-step")
+@owner_required
+def require_two_step():
+    """The "Require two-step verification" switch: the form posts the state it switches to ("on" or "off")."""
+    wanted = request.form.get("required")
+    if wanted not in ("on", "off"):
+        abort(400, description='Send required as "on" or "off".')
+    user = signed_in_user()
+    switched = two_step_policy.set_required(
+        user.account, wanted == "on", actor=user, ip=client_ip(), session_id=g.current_session.id
+    )
+    db.session.commit()
+    if switched.actor_must_set_up:  # the owner is held at set-up like everyone else: say why they land there
+        flash(SET_UP_YOURS, "success")
+        return redirect(url_for("factors.page"), 303)
+    flash(REQUIRED if wanted == "on" else NOT_REQUIRED, "success")
+    return redirect(url_for("security.page"), 303)
 
 
 # The confirmation page (GET, and so HEAD) only reads; POST alone acts (DESIGN §8).

@@ -21,6 +21,7 @@ class EventTag(StrEnum):
     DEVICES_SIGN_OUT_OTHERS = "session:devices:revoke_others"
     ACCOUNT_SESSIONS_REVOKE = "session:account:revoke"
     POLICY_CHANGE = "account:session_policy:change"
+    TWO_STEP_POLICY_CHANGE = "account:two_step_policy:change"
     REFRESH_TOKEN_REUSE = "oauth:refresh_token:reuse"
     CODE_REPLAY = "oauth:authorization_code:replay"
     GRANT_DISCONNECT = "oauth:grant:disconnect"

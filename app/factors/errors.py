@@ -34,3 +34,12 @@ class AlreadyEnrolled(FactorError):
 
 class NotEnrolled(FactorError):
     message = "No authenticator app is set up."
+
+
+class SecondStepRequired(FactorError):
+    """The account requires two-step verification (an owner's switch, DESIGN §9): its last second factor stays."""
+
+    message = (
+        "Your account requires two-step verification, so your last second step cannot be removed. "
+        "Add another one first (an authenticator app or a passkey), then remove this one."
+    )

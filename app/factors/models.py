@@ -2,7 +2,19 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, delete, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    ForeignKey,
+    SQLColumnExpression,
+    String,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import Model, db, rows_changed
@@ -38,6 +50,11 @@ class TotpAuthenticator(Model):
     def confirmed_user_ids(cls, user_ids: list[int]) -> set[int]:
         confirmed = select(cls.user_id).where(cls.user_id.in_(user_ids), cls.confirmed_at.is_not(None))
         return set(db.session.scalars(confirmed))
+
+    @classmethod
+    def confirmed_exists(cls, user_id: SQLColumnExpression[int]) -> ColumnElement[bool]:
+        """A correlated EXISTS, for lists of people read in one query (the security card's people list)."""
+        return exists().where(cls.user_id == user_id, cls.confirmed_at.is_not(None))
 
     def claim_step(self, step: int, now: datetime) -> bool:
         """Compare-and-set: record `step` as used only if no equal or later step was, in one UPDATE, so of two
@@ -95,6 +112,11 @@ class RecoveryCode(Model):
     def remaining(cls, user_id: int) -> int:
         unused = select(func.count(cls.id)).where(cls.user_id == user_id, cls.used_at.is_(None))
         return db.session.execute(unused).scalar_one()
+
+    @classmethod
+    def unused_count_of(cls, user_id: SQLColumnExpression[int]) -> ColumnElement[int]:
+        """A correlated count of unused codes, for lists of people read in one query."""
+        return select(func.count(cls.id)).where(cls.user_id == user_id, cls.used_at.is_(None)).scalar_subquery()
 
     @classmethod
     def delete_for_user(cls, user_id: int) -> int:

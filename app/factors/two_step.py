@@ -7,7 +7,7 @@ from datetime import datetime
 
 from app.accounts.models import User
 from app.factors import recovery, totp
-from app.factors.errors import NotEnrolled
+from app.factors.errors import NotEnrolled, SecondStepRequired
 from app.factors.models import TotpAuthenticator
 from app.passkeys import services as passkeys
 from app.passkeys.models import PasskeyCredential
@@ -24,6 +24,7 @@ class Overview:
     recovery_codes_left: int
 
     recovery_code_count: int = recovery.CODE_COUNT  # a full set
+    required: bool = False  # the account requires two-step verification: the last factor cannot be removed
 
     @property
     def has_second_factor(self) -> bool:
@@ -45,6 +46,7 @@ def overview(user: User) -> Overview:
         authenticator=TotpAuthenticator.confirmed_for_user(user.id),
         passkeys=passkeys.list_for(user),
         recovery_codes_left=recovery.remaining(user),
+        required=user.account.two_step_required,
     )
 
 
@@ -71,14 +73,22 @@ def codes_for_new_factor(
 def turn_off_authenticator(user: User, now: datetime, *, ip: str | None = None, session_id: int | None = None) -> bool:
     """Remove the authenticator app (the caller has required a fresh sign-in). When no second factor is left, the
     recovery codes go too: they stand in for a factor, and alone they would let a stolen code pass for one.
-    Returns whether the recovery codes were discarded. Raises NotEnrolled."""
+    Returns whether the recovery codes were discarded. Raises NotEnrolled, SecondStepRequired."""
     if not totp.is_enabled(user):
         raise NotEnrolled()
+    keep_last_factor(user, factors_left=len(passkeys.list_for(user)))
     totp.remove(user, now, ip=ip, session_id=session_id)
     if passkeys.list_for(user):
         return False
     recovery.discard(user)
     return True
+
+
+def keep_last_factor(user: User, factors_left: int) -> None:
+    """DESIGN §9: while the user's account requires two-step verification, removing a factor must leave one.
+    Raises SecondStepRequired (checked before anything is removed)."""
+    if factors_left == 0 and user.account.two_step_required:
+        raise SecondStepRequired()
 
 
 def new_recovery_codes(user: User, now: datetime, *, ip: str | None = None, session_id: int | None = None) -> list[str]:

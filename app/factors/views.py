@@ -6,7 +6,14 @@ from flask import Blueprint, flash, g, redirect, render_template, url_for
 from app.clock import now
 from app.extensions import db
 from app.factors import totp, two_step
-from app.factors.errors import AlreadyEnrolled, FactorError, NotEnrolled, TooManyAttempts, WrongCode
+from app.factors.errors import (
+    AlreadyEnrolled,
+    FactorError,
+    NotEnrolled,
+    SecondStepRequired,
+    TooManyAttempts,
+    WrongCode,
+)
 from app.factors.forms import AuthenticatorCodeForm
 from app.web.auth import client_ip, fresh_auth_required, is_fresh, login_required, signed_in_user
 
@@ -88,6 +95,8 @@ def turn_off():
         discarded = two_step.turn_off_authenticator(signed_in_user(), now(), **_actor())
     except NotEnrolled as refused:
         return _back_to_page(str(refused), "info")
+    except SecondStepRequired as refused:
+        return _back_to_page(str(refused), "danger")
     db.session.commit()
     codes = " Your recovery codes were discarded with it." if discarded else ""
     return _back_to_page(f"The authenticator app is off.{codes}", "success")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app.accounts.models import User
-from app.factors import recovery, two_step
+from app.factors import recovery, totp, two_step
 from app.passkeys import services
 from app.passkeys.models import PasskeyCredential
 
@@ -36,7 +36,11 @@ def add(
 def remove(user: User, public_id: object, now: datetime) -> bool:
     """Remove one of the user's passkeys (the caller has required a fresh sign-in); when no second factor is left,
     the recovery codes go too: alone they would let a stolen code pass for a factor. Returns whether they went.
-    Raises PasskeyNotFound."""
+    Raises PasskeyNotFound, SecondStepRequired (the account requires two-step verification and it is the last)."""
+    known = isinstance(public_id, str) and PasskeyCredential.by_public_id(user.id, public_id) is not None
+    if known:  # an unknown id is services.remove's to refuse (PasskeyNotFound)
+        others = len(services.list_for(user)) - 1 + int(totp.is_enabled(user))
+        two_step.keep_last_factor(user, factors_left=others)
     services.remove(user, public_id, now)
     if two_step.overview(user).has_second_factor:
         return False

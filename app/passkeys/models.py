@@ -3,7 +3,21 @@
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, LargeBinary, String, delete, or_, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ColumnElement,
+    ForeignKey,
+    LargeBinary,
+    SQLColumnExpression,
+    String,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import Model, db, rows_changed
@@ -58,6 +72,11 @@ class PasskeyCredential(Model):
     @classmethod
     def of_user(cls, user_id: int) -> list["PasskeyCredential"]:
         return list(db.session.scalars(select(cls).where(cls.user_id == user_id).order_by(cls.created_at, cls.id)))
+
+    @classmethod
+    def count_of(cls, user_id: SQLColumnExpression[int]) -> ColumnElement[int]:
+        """A correlated count of a user's passkeys, for lists of people read in one query."""
+        return select(func.count(cls.id)).where(cls.user_id == user_id).scalar_subquery()
 
     @classmethod
     def user_handle_of(cls, user_id: int) -> bytes | None:

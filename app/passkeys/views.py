@@ -24,6 +24,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from app.clock import now
 from app.extensions import db
+from app.factors.errors import SecondStepRequired
 from app.passkeys import enrolment, services
 from app.passkeys.errors import PasskeyError, PasskeyNotFound
 from app.passkeys.forms import RenameForm
@@ -107,6 +108,8 @@ def remove(public_id: str):
         codes_discarded = enrolment.remove(signed_in_user(), public_id, now())
     except PasskeyNotFound:
         abort(404)
+    except SecondStepRequired as refused:
+        return _back(str(refused), "danger")
     db.session.commit()
     extra = " You have no second step left, so your recovery codes were discarded too." if codes_discarded else ""
     return _back("Passkey removed. It can no longer sign in to Gatehouse." + extra, "success")
