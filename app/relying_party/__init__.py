@@ -4,7 +4,7 @@ Usage::
 
     import os
     from flask import Flask
-    from app.relying_party import Gatehouse, current_user, login_required
+    from app.relying_party import ACR_MFA, Gatehouse, current_user, login_required
 
     app = Flask(__name__)
     app.secret_key = os.environ["SECRET_KEY"]  # the app's own cookie session keeps the sign-in
@@ -16,13 +16,18 @@ Usage::
     def orders():
         return f"Hello, {current_user().first_name}"  # sign out: a form that POSTs to /auth/logout
 
+    @app.get("/billing")
+    @login_required(acr=ACR_MFA)  # step-up: signed in with the second step (current_user().acr, .amr)
+    def billing(): ...
+
 Register the client with redirect URI {base_url}/auth/callback, back-channel logout URI
 {base_url}/auth/backchannel-logout and post-logout redirect URI {base_url}/. With several worker processes, pass
 store=RedisStore(url) so that a back-channel logout received by one worker is seen by all.
 
 The OAuth 2.0 / OpenID Connect client is Authlib's (portal.py: discovery, PKCE, the code exchange; tokens.py: the ID
 token's claims). What Authlib's client has no notion of is the kit's own: the device cookie, the grant check and its
-cache, the device check and silent re-authorization, the back-channel logout receiver and its logout token.
+cache, the device check and silent re-authorization, the back-channel logout receiver and its logout token, and
+step-up: asking the portal for the second step when a view needs it (DESIGN §9).
 """
 
 import contextlib
@@ -35,13 +40,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from flask import Flask, abort, g, redirect, request, session, url_for
+from flask import Flask, abort, current_app, g, redirect, render_template, request, session, url_for
 
 from app.relying_party.portal import Portal, PortalRefused, PortalUnavailable
 from app.relying_party.stores import MemoryStore, RedisStore, Store, StoreError
 from app.security import redirects
 
-__all__ = ["Gatehouse", "MemoryStore", "RedisStore", "Store", "User", "current_user", "login_required"]
+__all__ = [
+    "ACR_MFA",
+    "ACR_PASSWORD",
+    "Gatehouse",
+    "MemoryStore",
+    "RedisStore",
+    "Store",
+    "User",
+    "current_user",
+    "login_required",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +67,31 @@ DEVICE_COOKIE_SECONDS = 400 * 24 * 3600  # RFC 6265bis: browsers cap a cookie's 
 UNAVAILABLE_BACKOFF_SECONDS = 5  # after a failed call, answer "unavailable" at once for this long (no 3 s waits)
 SIGNED_OUT_NOTICE = "You were signed out of Gatehouse."
 UNAVAILABLE_NOTICE = "Gatehouse cannot be reached right now, so you appear signed out. Try again in a moment."
+# The portal's acr values (its discovery's acr_values_supported), weakest first: a password, then two steps.
+ACR_PASSWORD, ACR_MFA = "urn:gatehouse:acr:pwd", "urn:gatehouse:acr:mfa"
+ACR_VALUES = (ACR_PASSWORD, ACR_MFA)
+TWO_STEP_PATH = "/account/two-step"  # where the portal's users set up a second step
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def acr_meets(acr: str | None, needed: str) -> bool:
+    """A sign-in of this acr is as strong as needed or stronger (mfa meets pwd); an unknown acr meets none."""
+    return acr in ACR_VALUES and ACR_VALUES.index(acr) >= ACR_VALUES.index(needed)
+
+
 @dataclass(frozen=True)
 class User:
-    """The signed-in user as this app knows them: the portal's subject, their name, the grant's public id."""
+    """The signed-in user as this app knows them: the portal's subject, their name, the grant's public id, and how they
+    signed in as the ID token said: its acr (ACR_PASSWORD or ACR_MFA) and amr (RFC 8176: ("pwd", "otp"), ...)."""
 
     sub: str
     name: str | None
     sid: str
+    acr: str | None = None
+    amr: tuple[str, ...] = ()
 
     @property
     def first_name(self) -> str:
@@ -77,18 +104,40 @@ def current_user() -> User | None:
     return g.get("gatehouse_user")
 
 
-def login_required(view):
-    """Send a signed-out visitor to sign in (and back here); 503 when Gatehouse cannot be reached."""
+def login_required(view: Callable | None = None, *, acr: str | None = None):
+    """Send a signed-out visitor to sign in (and back here); 503 when Gatehouse cannot be reached.
+
+    With acr=ACR_MFA (step-up, in the spirit of RFC 9470): a user signed in with less is sent to the portal again with
+    acr_values, to answer its second step, and comes back here. When the portal still answers with less (the user has
+    no second step to give), a page says to set one up rather than asking again."""
+    if acr is not None and acr not in ACR_VALUES:
+        raise ValueError(f"acr must be one of {ACR_VALUES}")
+    if view is None:
+        return functools.partial(login_required, acr=acr)
 
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
-        if current_user() is not None:
+        user = current_user()
+        if user is None:
+            if g.get("gatehouse_unavailable"):
+                abort(503)
+        elif acr is None or acr_meets(user.acr, acr):
             return view(*args, **kwargs)
-        if g.get("gatehouse_unavailable"):
-            abort(503)
-        return redirect(url_for("gatehouse.login", next=local_path()))
+        elif session[USER_KEY].get("step_up_refused") == acr:
+            return _step_up_refused(acr)
+        return redirect(url_for("gatehouse.login", next=local_path(), acr=acr))  # acr=None is left out
 
+    wrapped.gatehouse_acr = acr  # type: ignore[attr-defined]  # read by the silent re-authorization
     return wrapped
+
+
+def _step_up_refused(acr: str):
+    """The portal answered the step-up with a weaker sign-in: say what to do, with a link to try again (403)."""
+    kit: Gatehouse = current_app.extensions[EXTENSION_KEY]
+    page = render_template("gatehouse/two_step_needed.html", gatehouse_layout=kit.layout,
+                           two_step_url=kit.issuer + TWO_STEP_PATH,
+                           retry_url=url_for("gatehouse.login", acr=acr, next=local_path()))  # fmt: skip
+    return page, 403, {"Cache-Control": "no-store"}
 
 
 def local_path() -> str:
@@ -113,7 +162,8 @@ class Gatehouse:
                  name: str | None = None, base_url: str | None = None, scope: str = "openid profile email",
                  clock: Callable[[], datetime] = _utc_now, store: Store | None = None, cache: Store | None = None,
                  timeout: float = 3.0, verify_ttl: int = 60, device_check_ttl: int = 10,
-                 silent_retry_seconds: int = 300, revoked_sid_seconds: int = 3600):  # fmt: skip
+                 silent_retry_seconds: int = 300, revoked_sid_seconds: int = 3600,
+                 layout: str = "gatehouse/layout.html"):  # fmt: skip
         self.issuer, self.client_id = issuer.rstrip("/"), client_id
         self.portal = Portal(self.issuer, client_id, client_secret, timeout, scope)
         self.name, self.base_url, self.scope, self.clock = name, (base_url or "").rstrip("/") or None, scope, clock
@@ -122,6 +172,7 @@ class Gatehouse:
         self.verify_ttl, self.device_check_ttl = verify_ttl, device_check_ttl
         self.silent_retry = timedelta(seconds=silent_retry_seconds)
         self.revoked_sid_ttl = timedelta(seconds=revoked_sid_seconds)
+        self.layout = layout  # the template the kit's own page extends (blocks title and content)
         if app is not None:
             self.init_app(app)
 
@@ -203,7 +254,7 @@ class Gatehouse:
         if not active:
             self._end_local_session()
             return None
-        return User(stored["sub"], stored.get("name"), stored["sid"])
+        return User(stored["sub"], stored.get("name"), stored["sid"], stored.get("acr"), tuple(stored.get("amr", ())))
 
     def _sid_logged_out(self, sid: str, now: datetime) -> bool:
         try:
@@ -272,4 +323,7 @@ class Gatehouse:
         recently = tried and now < datetime.fromtimestamp(tried["at"], UTC) + self.silent_retry
         if recently and tried.get("device") == g.gatehouse_device_id:
             return None  # loop protection: prompt=none was tried here recently
-        return redirect(url_for("gatehouse.login", silent=1, next=local_path()))
+        # A view needing step-up asks it silently too: answered at once when the portal's session has the second
+        # step, else interaction_required, quiet like login_required; the view then asks with the user.
+        acr = getattr(current_app.view_functions.get(request.endpoint or ""), "gatehouse_acr", None)
+        return redirect(url_for("gatehouse.login", silent=1, next=local_path(), acr=acr))

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Flask, render_template
 
-from app.relying_party import Gatehouse, current_user, login_required
+from app.relying_party import ACR_MFA, Gatehouse, current_user, login_required
 from app.relying_party.stores import RedisStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +97,7 @@ def create_app(config: dict | None = None) -> Flask:
     }
     Gatehouse(app, issuer=settings["GATEHOUSE_ISSUER"], client_id=settings["DEMO_CLIENT_ID"],
               client_secret=settings["DEMO_CLIENT_SECRET"], name="demo", base_url=settings["DEMO_URL"],
-              **{k: v for k, v in options.items() if v is not None})  # fmt: skip
+              layout="demo/base.html", **{k: v for k, v in options.items() if v is not None})  # fmt: skip
     _routes(app, CSP.format(settings["GATEHOUSE_ISSUER"].rstrip("/")))
     return app
 
@@ -111,6 +111,11 @@ def _routes(app: Flask, csp: str) -> None:
     @login_required
     def account():
         return render_template("demo/account.html", user=current_user())
+
+    @app.get("/billing")
+    @login_required(acr=ACR_MFA)  # step-up (DESIGN §9): only after the second step
+    def billing():
+        return render_template("demo/billing.html", user=current_user())
 
     @app.errorhandler(503)
     def unavailable(_error):
