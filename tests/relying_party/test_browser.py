@@ -12,11 +12,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from app.accounts.models import User
 from app.oauth import backchannel
 from app.oauth.models import OAuthGrant
+from app.relying_party import ACR_MFA
 from tests import factories
 from tests.conftest import need
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP, TIMEOUT_MS
+from tests.factors.conftest import app_code, enrolled
 from tests.relying_party.conftest import SIGNED_IN, SIGNED_OUT
 
 pytestmark = pytest.mark.browser
@@ -199,6 +202,48 @@ def test_a_portal_sign_in_on_another_browser_only_leaves_this_one_signed_out(chr
         expect_signed_out(page)
         assert len(attempts) == 2, attempts
         other.close()
+        context.close()
+
+    chromium.run(scenario)
+
+
+def test_a_page_needing_two_step_verification_asks_the_portal_for_it(chromium, portal, demo, clock):
+    """Issue 11 item 7: signed in with the password only, then an authenticator app set up: Billing sends the browser
+    to the portal's second step (a code computed from the app's key) and back, showing acr mfa and amr pwd otp."""
+
+    def scenario(browser):
+        context, page = new_page(browser)
+        sign_in_to_demo(page, demo.url)
+        with portal.app.app_context():
+            enrolment = enrolled(User.by_email(factories.OWNER_EMAIL), clock.now())
+        page.get_by_role("link", name="Billing (needs two-step verification)").click()
+        expect(page.get_by_role("heading", name="Confirm it is you")).to_be_visible()
+        page.get_by_label("Password").fill(factories.PASSWORD)
+        page.get_by_label("Code from your authenticator app").fill(app_code(enrolment, clock.now()))
+        page.get_by_role("button", name="Continue").click()
+        expect(page).to_have_url(f"{demo.url}/billing")
+        expect(page.get_by_role("heading", name="Billing", exact=True)).to_be_visible()
+        expect(page.locator(".facts")).to_contain_text(ACR_MFA)
+        expect(page.locator(".facts")).to_contain_text("pwd otp")
+        context.close()
+
+    chromium.run(scenario)
+
+
+def test_without_a_second_factor_the_page_says_to_set_one_up(chromium, portal, demo):
+    def scenario(browser):
+        context, page = new_page(browser)
+        sign_in_to_demo(page, demo.url)
+        attempts = sign_in_attempts(page)
+        page.get_by_role("link", name="Billing (needs two-step verification)").click()
+        expect(page.get_by_role("heading", name="Two-step verification needed")).to_be_visible()
+        expect(page).to_have_url(f"{demo.url}/billing")
+        expect(page.get_by_text("Set it up in your Gatehouse account, then try again.")).to_be_visible()
+        link = page.get_by_role("link", name="Set up two-step verification")
+        expect(link).to_have_attribute("href", f"{portal.url}/account/two-step")
+        page.reload()
+        expect(page.get_by_role("heading", name="Two-step verification needed")).to_be_visible()
+        assert [a.get("acr") for a in attempts] == [[ACR_MFA]]  # one try, then no loop
         context.close()
 
     chromium.run(scenario)
