@@ -10,6 +10,8 @@ from authlib.oauth2.rfc6749 import InvalidRequestError
 from flask import current_app
 from sqlalchemy import select
 
+from app.accounts.models import User
+from app.accounts.services import has_second_factor
 from app.extensions import db
 from app.oauth import claims, grants, keys, tokens
 from app.oauth.clients import find as find_client
@@ -17,6 +19,7 @@ from app.oauth.clients import is_loopback
 from app.oauth.models import AuthorizationCode, OAuthClient, OAuthGrant
 from app.oauth.scopes import SCOPES
 from app.security import identifiers
+from app.sessions import methods
 from app.sessions.models import UserSession
 from app.sessions.services import ActiveSession
 
@@ -24,7 +27,8 @@ MAX_STATE_LENGTH = 2048
 MAX_NONCE_LENGTH = 512
 MAX_ID_TOKEN_HINT_LENGTH = 8192  # our ID tokens are under 1 kB; anything far longer is not one of them
 SINGLE_VALUED = ("client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
-                 "code_challenge_method", "prompt", "max_age", "device_id", "id_token_hint")  # fmt: skip
+                 "code_challenge_method", "prompt", "max_age", "device_id", "id_token_hint", "acr_values")  # fmt: skip
+MAX_ACR_VALUES_LENGTH = 512
 NOT_OUR_HINT = "id_token_hint is not an ID token issued here."
 PROMPTS = {"none", "login", "consent"}
 # RFC 3986 §3.2.3 port, as a browser would send it back: ASCII digits, no sign, no leading zero, 1 to 65535.
@@ -58,6 +62,7 @@ class AuthorizationRequest:
     max_age: int | None = None
     device_id: str | None = None
     id_token_hint: str | None = None
+    acr_values: frozenset = field(default_factory=frozenset)
 
 
 def parse(args) -> AuthorizationRequest:
@@ -128,8 +133,12 @@ def _parse_rest(args, client: OAuthClient, redirect_uri: str, state: str | None)
     id_token_hint = args.get("id_token_hint") or None
     if id_token_hint is not None and len(id_token_hint) > MAX_ID_TOKEN_HINT_LENGTH:
         fail("invalid_request", NOT_OUR_HINT)
+    acr_values = args.get("acr_values") or ""
+    if len(acr_values) > MAX_ACR_VALUES_LENGTH or not _is_printable(acr_values):
+        fail("invalid_request", "acr_values must be a short list of space-separated values.")
     return AuthorizationRequest(client, redirect_uri, scope, state, nonce, args.get("code_challenge"), prompt,
-                                _max_age(args.get("max_age"), fail), device_id, id_token_hint)  # fmt: skip
+                                _max_age(args.get("max_age"), fail), device_id, id_token_hint,
+                                frozenset(acr_values.split()))  # fmt: skip
 
 
 def _scope(raw: str, client: OAuthClient, fail) -> str:
@@ -197,6 +206,11 @@ def decide(request: AuthorizationRequest, session: ActiveSession | None, now: da
             refuse("login_required", "The user is not signed in.")
         return REAUTHENTICATE if session else LOGIN
     assert session is not None  # needs_login is true without one
+    if needs_second_step(request, session):
+        # OIDC Core §3.1.2.1 acr_values, in the spirit of RFC 9470 (step-up): sign in again, with the second step.
+        if silent:
+            refuse("interaction_required", "The app asks for two-step verification; the user must sign in again.")
+        return REAUTHENTICATE
     if "consent" in request.prompt or not has_consent(request, session.user_id):
         if silent:
             refuse("consent_required", "The user has not approved this app.")
@@ -225,6 +239,16 @@ def needs_login(request: AuthorizationRequest, session: ActiveSession | None, no
     if session is None or "login" in request.prompt:
         return True
     return request.max_age is not None and now - session.authenticated_at > timedelta(seconds=request.max_age)
+
+
+def needs_second_step(request: AuthorizationRequest, session: ActiveSession) -> bool:
+    """The app asks for two-step verification (the only acr we can raise a session to) and this session signed in with
+    one factor although the user has a second. A user without one gets the code, and its ID token says acr pwd: the
+    app decides what to do with that (OIDC Core §2: acr_values is a request, not a demand)."""
+    if methods.ACR_MFA not in request.acr_values or methods.is_multi_factor(session.auth_methods):
+        return False
+    user = db.session.get(User, session.user_id)
+    return has_second_factor(user)
 
 
 def has_consent(request: AuthorizationRequest, user_id: int) -> bool:
