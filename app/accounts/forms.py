@@ -25,6 +25,9 @@ class SecondStepForm(PageForm):
 
 class ReauthenticateForm(PageForm):
     password = PasswordField("Password", validators=PASSWORD_FIELD)
+    # Asked only when the account has a second factor (the service requires it then).
+    code = StringField("Code from your authenticator app, or a recovery code",
+                       validators=[Optional(), Length(max=64), no_null_bytes])  # fmt: skip
     next = HiddenField(validators=[Length(max=2048)])
 
 

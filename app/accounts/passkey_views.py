@@ -1,5 +1,6 @@
 """Signing in with a passkey (DESIGN §9): on /login without a password (a discoverable credential, both steps when
-the authenticator verified the user), and as the second step on /login/verify. Two JSON calls each, made by
+the authenticator verified the user), as the second step on /login/verify, and to confirm it is you before a
+sensitive change (/account/reauthenticate). Two JSON calls each, made by
 static/js/passkey-sign-in.js: the options (whose challenge handle waits in the signed session), then the browser's
 PublicKeyCredential.toJSON() as the body, read and bounded by the passkey service. CSRF: the X-CSRFToken header,
 checked by Flask-WTF as on every POST.
@@ -16,9 +17,18 @@ from app.passkeys import services as passkeys
 from app.passkeys.errors import PasskeyError
 from app.security import ratelimit
 from app.security.redirects import safe_next
-from app.sessions.services import ActiveSession
+from app.sessions.services import ActiveSession, SessionEnded
 from app.web import pending_sign_in
-from app.web.auth import client_ip, establish_session, json_api, request_meta
+from app.web.auth import (
+    client_ip,
+    establish_session,
+    forget_session,
+    json_api,
+    login_required,
+    renew_session,
+    request_meta,
+    signed_in_user,
+)
 
 bp = Blueprint("passkey_sign_in", __name__)
 
@@ -82,6 +92,34 @@ def second_step():
     db.session.commit()
     pending_sign_in.end()
     return _signed_in(signed_in, pending.next_url, meta.device_id)
+
+
+@bp.post("/account/reauthenticate/passkey/options")
+@json_api
+@login_required
+def reauthenticate_options():
+    return _options(lambda at: passkeys.authentication_options(at, user=signed_in_user()), now())
+
+
+@bp.post("/account/reauthenticate/passkey")
+@json_api
+@login_required
+def reauthenticate():
+    """Confirming it is you with a passkey that verified you: both steps, fresh (DESIGN §9)."""
+    try:
+        answer = request.get_data(cache=False)
+        handle = session.pop(HANDLE_KEY, None)
+        renewed = services.confirm_with_passkey(signed_in_user(), handle, answer, g.current_session, now(), client_ip())
+    except PasskeyError as refused:
+        db.session.commit()
+        return _refusal(refused)
+    except SessionEnded:
+        forget_session()
+        return jsonify(error="signed_out", error_description="You were signed out. Sign in again."), 401
+    db.session.commit()
+    response = jsonify(redirect=safe_next(request.args.get("next"), url_for("accounts.home")))
+    renew_session(response, renewed)  # a new session id on re-authentication, as on sign-in
+    return response
 
 
 def _options(make, at):

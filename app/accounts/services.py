@@ -15,6 +15,7 @@ from app.audit import services as audit
 from app.audit.tags import EventTag
 from app.extensions import db
 from app.factors import recovery, totp
+from app.factors.errors import FactorError
 from app.passkeys import services as passkeys
 from app.passkeys.errors import PasskeyError
 from app.passkeys.models import PasskeyCredential
@@ -35,6 +36,10 @@ REASON_PASSWORD_CHANGED = "password_changed"
 class SignedIn:
     user: User
     session: UserSession
+
+
+class SecondStepMissing(FactorError):
+    message = "Enter the code from your authenticator app, or a recovery code."
 
 
 class PasskeyNeedsVerification(PasskeyError):
@@ -198,12 +203,7 @@ def complete_second_step(user_id: int, code: str, meta: RequestMeta, now: dateti
     user = db.session.get(User, user_id)
     if user is None or user.disabled_at is not None:
         raise InvalidCredentials(user_id)
-    if totp.is_code_shaped(code) and totp.is_enabled(user):
-        totp.verify(user, code, now, ip=meta.ip)
-        method = methods.AUTHENTICATOR_APP
-    else:
-        recovery.use(user, code, now, ip=meta.ip)
-        method = methods.RECOVERY_CODE
+    method = _second_step(user, code, now, meta.ip)
     return _open_session(user, methods.joined([methods.PASSWORD, method]), meta, now, replaces)
 
 
@@ -263,17 +263,49 @@ def sign_out(session_id: int, now: datetime, ip: str) -> None:
 
 
 def confirm_password(
-    user: User, password: str, state: "sessions.ActiveSession", now: datetime, ip: str
+    user: User, password: str, state: "sessions.ActiveSession", now: datetime, ip: str, code: str | None = None
 ) -> "sessions.ActiveSession":
-    """Re-authentication before a sensitive action: the password again, on this device (one rate-limited guess).
-    Returns the session under its new id (the caller sets the new cookie)."""
+    """Re-authentication before a sensitive action: the password again, on this device (one rate-limited guess),
+    and the second step too when the account has one (DESIGN §9: an authenticator-app or recovery code). Returns
+    the session under its new id and methods (the caller sets the new cookie). Raises InvalidCredentials, or
+    SecondStepMissing / the factors' errors for the code (each audited)."""
     with password_guess(session_guess_limits(user.id)):
         if not passwords.verify_password(user.password_hash, password):
             audit.record(EventTag.SIGN_IN_FAILURE, user_id=user.id, session_id=state.id, ip=ip, step="reauthenticate")
             raise InvalidCredentials(user.id)
-    renewed = sessions.mark_reauthenticated(state, now)
-    audit.record(EventTag.REAUTHENTICATE, user_id=user.id, session_id=state.id, ip=ip)
+    used = [methods.PASSWORD]
+    if has_second_factor(user):
+        if not code:
+            raise SecondStepMissing()
+        used.append(_second_step(user, code, now, ip, state.id))
+    renewed = sessions.mark_reauthenticated(state, now, methods.joined(used))
+    audit.record(EventTag.REAUTHENTICATE, user_id=user.id, session_id=state.id, ip=ip, methods=renewed.auth_methods)
     return renewed
+
+
+def confirm_with_passkey(
+    user: User, handle, credential_json, state: "sessions.ActiveSession", now: datetime, ip: str
+) -> "sessions.ActiveSession":
+    """Re-authentication with one of the user's passkeys whose authenticator verified the user: both steps at once.
+    Raises CeremonyRefused or PasskeyNeedsVerification (audited)."""
+    assertion = passkeys.authenticate(handle, credential_json, now, user=user)
+    if not assertion.user_verified:
+        audit.record(EventTag.FACTOR_FAILURE, user_id=user.id, session_id=state.id, ip=ip, factor="passkey",
+                     reason=PasskeyNeedsVerification.reason)  # fmt: skip
+        raise PasskeyNeedsVerification()
+    used = methods.joined([_key_method(assertion.passkey), methods.USER_PRESENCE])
+    renewed = sessions.mark_reauthenticated(state, now, used)
+    audit.record(EventTag.REAUTHENTICATE, user_id=user.id, session_id=state.id, ip=ip, methods=used)
+    return renewed
+
+
+def _second_step(user: User, code: str, now: datetime, ip: str | None, session_id: int | None = None) -> str:
+    """An authenticator-app code (six digits, when the app is on) or else a recovery code: the method it was."""
+    if totp.is_code_shaped(code) and totp.is_enabled(user):
+        totp.verify(user, code, now, ip=ip, session_id=session_id)
+        return methods.AUTHENTICATOR_APP
+    recovery.use(user, code, now, ip=ip, session_id=session_id)
+    return methods.RECOVERY_CODE
 
 
 def change_password(

@@ -18,7 +18,9 @@ from app.web.auth import (
     client_ip,
     establish_session,
     forget_session,
+    is_fresh,
     login_required,
+    reauthenticate_url,
     renew_session,
     request_meta,
     signed_in_user,
@@ -131,15 +133,20 @@ def home():
 @login_required
 def reauthenticate():
     form, headers = ReauthenticateForm(next=request.args.get("next", "")), {}
+    user = signed_in_user()
     if form.validate_on_submit():
         try:
             renewed = services.confirm_password(
-                signed_in_user(), form.password.data, g.current_session, now(), client_ip()
+                user, form.password.data, g.current_session, now(), client_ip(), code=form.code.data
             )
         except TooManyAttempts as limited:
             headers = _limited(form.password, limited)
         except InvalidCredentials:
             form.password.errors.append(WRONG_PASSWORD)
+        except FactorTooManyAttempts as limited:
+            headers = _limited(form.code, TooManyAttempts(limited.retry_after_seconds))
+        except FactorError as wrong:
+            form.code.errors.append(str(wrong))
         except SessionEnded:  # signed out from elsewhere while the password was being checked
             forget_session()
             return redirect(url_for("accounts.login"), 303)
@@ -148,12 +155,18 @@ def reauthenticate():
             response = redirect(safe_next(form.next.data, url_for("accounts.home")), 303)
             renew_session(response, renewed)  # a new session id on re-authentication, as on sign-in
             return response
-    return render_template("accounts/reauthenticate.html", form=form), _form_status(form, headers), headers
+    factors = {"second_step": services.has_second_factor(user), "has_app": totp.is_enabled(user),
+               "has_passkey": bool(PasskeyCredential.of_user(user.id))}  # fmt: skip
+    page = render_template("accounts/reauthenticate.html", form=form, **factors)
+    return page, _form_status(form, headers), headers
 
 
 @bp.route("/account", methods=["GET", "POST"])
 @login_required
 def password():
+    if services.has_second_factor(signed_in_user()) and not is_fresh():
+        # DESIGN §9: with a second factor, a password change needs a recent sign-in with it, not the password alone.
+        return redirect(reauthenticate_url(request.path), 303)
     form, headers = PasswordChangeForm(), {}
     if form.validate_on_submit():
         try:

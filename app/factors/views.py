@@ -1,7 +1,7 @@
 """/account/two-step (DESIGN §9): the authenticator app and recovery codes. Passkeys have their own views and a
 section of this page (templates/passkeys/_section.html)."""
 
-from flask import Blueprint, flash, g, redirect, render_template, url_for
+from flask import Blueprint, flash, g, make_response, redirect, render_template, url_for
 
 from app.clock import now
 from app.extensions import db
@@ -15,7 +15,9 @@ from app.factors.errors import (
     WrongCode,
 )
 from app.factors.forms import AuthenticatorCodeForm
-from app.web.auth import client_ip, fresh_auth_required, is_fresh, login_required, signed_in_user
+from app.sessions import methods
+from app.sessions import services as sessions
+from app.web.auth import client_ip, fresh_auth_required, is_fresh, login_required, renew_session, signed_in_user
 
 bp = Blueprint("factors", __name__)
 
@@ -71,9 +73,15 @@ def setup():
             form.code.errors.append(WRONG_SETUP_CODE)
         except FactorError as refused:  # CodeReused: a code from a step already accepted
             form.code.errors.append(str(refused))
+        else:
+            # The code just proved the app on this device: the session counts it (app/sessions/methods.py).
+            renewed = sessions.add_method(g.current_session, methods.AUTHENTICATOR_APP)
         db.session.commit()  # a refused code is audited even though nothing turns on
         if not form.errors:
-            return render_template("factors/codes.html", turned_on=turned_on, codes=turned_on.new_recovery_codes)
+            page = make_response(render_template("factors/codes.html", turned_on=turned_on,
+                                                 codes=turned_on.new_recovery_codes))  # fmt: skip
+            renew_session(page, renewed)
+            return page
     enrolment = totp.pending_enrolment(signed_in_user())
     if enrolment is None:
         return _back_to_page("No set-up is in progress. Start it again from here.", "info")

@@ -30,8 +30,10 @@ from app.passkeys.errors import PasskeyError, PasskeyNotFound
 from app.passkeys.forms import RenameForm
 from app.passkeys.models import PasskeyCredential
 from app.security import ratelimit
+from app.sessions import methods
+from app.sessions import services as sessions
 from app.sessions.devices import device_name
-from app.web.auth import client_ip, fresh_auth_required, json_api, login_required, signed_in_user
+from app.web.auth import client_ip, fresh_auth_required, json_api, login_required, renew_session, signed_in_user
 
 bp = Blueprint("passkeys", __name__)
 
@@ -69,10 +71,15 @@ def register():
     except PasskeyError as refused:
         db.session.commit()  # the spent challenge and the refusal's audit event are part of the outcome
         return _refusal(refused)
+    # The passkey was just used on this device: the session counts it (app/sessions/methods.py).
+    key = methods.SOFTWARE_KEY if added.passkey.backed_up else methods.HARDWARE_KEY
+    renewed = sessions.add_method(g.current_session, key)
     db.session.commit()
     flash(f"Passkey “{added.passkey.name}” added. You can rename it below.", "success")
-    return jsonify(passkey={"id": added.passkey.public_id, "name": added.passkey.name},
-                   recovery_codes=added.recovery_codes)  # fmt: skip
+    response = jsonify(passkey={"id": added.passkey.public_id, "name": added.passkey.name},
+                       recovery_codes=added.recovery_codes)  # fmt: skip
+    renew_session(response, renewed)
+    return response
 
 
 @bp.post("/account/passkeys/<public_id>/rename")

@@ -73,13 +73,14 @@ class UserSession(Model):
             db.session.execute(update(cls), rows)
 
     @classmethod
-    def reauthenticated(cls, session_id: int, public_id: str, at: datetime, methods: str) -> bool:
-        """A live session's sign-in proved again: a new public id, authentication time and methods (False if it
-        ended)."""
+    def reauthenticated(cls, session_id: int, public_id: str, at: datetime | None, methods: str) -> bool:
+        """A live session's sign-in proved again: a new public id and methods, and authentication time unless `at` is
+        None (a factor proved on its own, the password's time standing) (False if it ended)."""
+        values = {"public_id": public_id, "auth_methods": methods} | ({"authenticated_at": at} if at else {})
         changed = rows_changed(
             update(cls)
             .where(cls.id == session_id, cls.revoked_at.is_(None))
-            .values(public_id=public_id, authenticated_at=at, auth_methods=methods)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
         return changed == 1

@@ -262,6 +262,17 @@ def mark_reauthenticated(state: ActiveSession, now: datetime, auth_methods: str 
     return replace(state, public_id=public_id, authenticated_at=now, auth_methods=auth_methods)
 
 
+def add_method(state: ActiveSession, method: str) -> ActiveSession:
+    """A second factor proved on this device after sign-in (an authenticator app confirmed by its code, a passkey
+    just made): the session counts it from now, so the change that follows is not asked for again, under a new id (a
+    privilege change, as re-authentication); its authentication time stays the password's. Raises SessionEnded."""
+    public_id, used = new_public_id(), methods.joined([*state.auth_methods.split(), method])
+    if not UserSession.reauthenticated(state.id, public_id, None, used):
+        raise SessionEnded("revoked")
+    invalidate([Invalidation(CACHE_KEY_PREFIX + state.public_id, TOMBSTONE, _cache_ttl())])
+    return replace(state, public_id=public_id, auth_methods=used)
+
+
 def new_public_id() -> str:
     return secrets.token_urlsafe(PUBLIC_ID_BYTES)
 

@@ -11,8 +11,10 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from app.accounts.models import User
+from app.accounts.services import has_second_factor
 from app.clock import now as clock_now
 from app.extensions import db
+from app.sessions import methods
 from app.sessions import services as sessions
 from app.sessions.codec import CookieExpired, CookieInvalid, SessionHandle, SessionStore
 from app.sessions.devices import RequestMeta, new_device_id, valid_device_id
@@ -244,9 +246,12 @@ def owner_required(view):
 
 
 def is_fresh() -> bool:
-    """Signed in (or re-entered the password) on this device within the freshness window."""
-    window = timedelta(minutes=current_app.config["FRESH_AUTH_MINUTES"])
-    return clock_now() - g.current_session.authenticated_at <= window
+    """Signed in (or confirmed again) on this device within the freshness window, and with the second step too when
+    the account has one (DESIGN §9): a password alone is not fresh enough for an account that has more."""
+    state = g.current_session
+    if clock_now() - state.authenticated_at > timedelta(minutes=current_app.config["FRESH_AUTH_MINUTES"]):
+        return False
+    return methods.is_multi_factor(state.auth_methods) or not has_second_factor(signed_in_user())
 
 
 def reauthenticate_url(next_url: str) -> str:

@@ -21,27 +21,7 @@
   const answerUrl = button.getAttribute("data-answer-url");
   let pending = null;  // the AbortController of the autofill request waiting in the e-mail field
 
-  function csrfToken() {
-    try {
-      return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"];
-    } catch (error) {
-      return "";
-    }
-  }
-
-  function post(url, body) {
-    return fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Accept": "application/json", "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      body: body
-    }).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (answer) {
-        if (!response.ok) throw new Error(answer.error_description || "The server refused the request. Try again.");
-        return answer;
-      });
-    });
-  }
+  const post = window.gatehousePasskeyPost;  // static/js/passkey-requests.js, loaded first
 
   function say(message) {
     if (status) status.textContent = message;

@@ -22,29 +22,8 @@
     SecurityError: "Passkeys cannot be made on this address."
   };
 
-  function csrfToken() {
-    try {
-      return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"];
-    } catch (error) {
-      return "";
-    }
-  }
+  const post = window.gatehousePasskeyPost;  // static/js/passkey-requests.js, loaded first
 
-  function post(url, body) {
-    return fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Accept": "application/json", "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      body: body
-    }).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (answer) {
-        if (!response.ok) throw new Error(answer.error_description || "The server refused the request. Try again.");
-        return answer;
-      });
-    });
-  }
-
-  // base64url <-> bytes, for browsers without PublicKeyCredential.parseCreationOptionsFromJSON / toJSON().
   function toBytes(text) {
     const padded = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
     return Uint8Array.from(atob(padded), function (c) { return c.charCodeAt(0); });
