@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from app.accounts.models import User
 from app.accounts.services import has_second_factor
+from app.accounts.two_step_policy import must_set_up
 from app.extensions import db
 from app.oauth import claims, grants, keys, tokens
 from app.oauth.clients import find as find_client
@@ -206,7 +207,11 @@ def decide(request: AuthorizationRequest, session: ActiveSession | None, now: da
             refuse("login_required", "The user is not signed in.")
         return REAUTHENTICATE if session else LOGIN
     assert session is not None  # needs_login is true without one
-    if needs_second_step(request, session):
+    user = db.session.get(User, session.user_id)
+    if silent and user is not None and must_set_up(user):
+        # The owner requires two-step verification and this user has none yet: only a visible page can fix that.
+        refuse("interaction_required", "The user must set up two-step verification first.")
+    if needs_second_step(request, session, user):
         # OIDC Core §3.1.2.1 acr_values, in the spirit of RFC 9470 (step-up): sign in again, with the second step.
         if silent:
             refuse("interaction_required", "The app asks for two-step verification; the user must sign in again.")
@@ -241,13 +246,12 @@ def needs_login(request: AuthorizationRequest, session: ActiveSession | None, no
     return request.max_age is not None and now - session.authenticated_at > timedelta(seconds=request.max_age)
 
 
-def needs_second_step(request: AuthorizationRequest, session: ActiveSession) -> bool:
+def needs_second_step(request: AuthorizationRequest, session: ActiveSession, user: User | None) -> bool:
     """The app asks for two-step verification (the only acr we can raise a session to) and this session signed in with
     one factor although the user has a second. A user without one gets the code, and its ID token says acr pwd: the
     app decides what to do with that (OIDC Core §2: acr_values is a request, not a demand)."""
     if methods.ACR_MFA not in request.acr_values or methods.is_multi_factor(session.auth_methods):
         return False
-    user = db.session.get(User, session.user_id)
     return has_second_factor(user)
 
 

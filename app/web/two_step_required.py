@@ -40,7 +40,7 @@ MESSAGE = "Your account requires two-step verification. Set up an authenticator 
 
 def hold_until_set_up() -> ResponseReturnValue | None:
     """Before every request: None lets it through; otherwise the answer that sends it to set a factor up."""
-    if request.endpoint is None or request.endpoint in ALLOWED_ENDPOINTS:
+    if request.endpoint is None or request.endpoint in ALLOWED_ENDPOINTS or _silent_authorization():
         return None
     state = g.get("current_session")
     if state is None:
@@ -54,6 +54,12 @@ def hold_until_set_up() -> ResponseReturnValue | None:
         return jsonify(error="two_step_required", error_description=MESSAGE, location=target), 403
     # htmx would swap a redirect's page in as a fragment: it navigates on HX-Redirect instead.
     return client_redirect(target) if is_htmx() else redirect(target, 303)
+
+
+def _silent_authorization() -> bool:
+    """OIDC Core §3.1.2.6: a prompt=none request is answered to the client app (interaction_required, by
+    app.oauth.authorize.decide), never with a page the user cannot see."""
+    return request.endpoint == "oauth.authorize" and "none" in (request.values.get("prompt") or "").split()
 
 
 def init_two_step_required(app: Flask) -> None:

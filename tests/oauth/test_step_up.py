@@ -71,3 +71,23 @@ def test_without_acr_values_a_one_factor_session_is_not_asked(flow, enrolment):
 def test_acr_values_must_be_printable_and_short(flow):
     answer = query_of(flow.authorize(pkce()[1], acr_values="x" * 600).headers["Location"])
     assert answer["error"] == "invalid_request"
+
+
+@pytest.fixture
+def required(app, flow):
+    """The owner's switch on, and this user (signed in with the password) without a second factor."""
+    from app.extensions import db
+
+    with app.app_context():
+        User.by_email(OWNER_EMAIL).account.two_step_required = True
+        db.session.commit()
+
+
+def test_a_user_held_for_set_up_is_interaction_required_to_prompt_none(flow, required):
+    answer = query_of(flow.authorize(pkce()[1], prompt="none").headers["Location"])
+    assert answer["error"] == "interaction_required" and answer["state"] == "st-1"
+
+
+def test_a_user_held_for_set_up_is_sent_to_set_it_up_otherwise(flow, required):
+    response = flow.authorize(pkce()[1])
+    assert response.status_code == 303 and response.headers["Location"] == "/account/two-step"
