@@ -86,7 +86,7 @@ def setup_oauth(app: Flask) -> None:
 
 
 def setup_blueprints(app: Flask) -> None:
-    from app.accounts import passkey_views, security_views
+    from app.accounts import account_policy_views, passkey_views
     from app.accounts import views as accounts
     from app.client_api import views as client_api
     from app.factors import models as _factor_models  # noqa: F401 (tables for migrations and queries)
@@ -100,7 +100,7 @@ def setup_blueprints(app: Flask) -> None:
     app.register_blueprint(accounts.bp)
     app.register_blueprint(passkey_views.bp)
     app.register_blueprint(sessions.bp)
-    app.register_blueprint(security_views.bp)
+    app.register_blueprint(account_policy_views.bp)
     app.register_blueprint(factors.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(apps_views.bp)

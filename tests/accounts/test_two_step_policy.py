@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from app.accounts import services, two_step_policy
+from app.accounts.account_policy_views import NOT_REQUIRED, REQUIRED, SET_UP_YOURS
 from app.accounts.models import ROLE_MEMBER, Account, User
-from app.accounts.security_views import NOT_REQUIRED, REQUIRED, SET_UP_YOURS
 from app.audit.models import AuditEvent
 from app.audit.tags import EventTag
 from app.extensions import db

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
-from app.accounts import security, two_step_policy
+from app.accounts import account_policy, two_step_policy
 from app.accounts.forms import PolicyForm
 from app.clock import now
 from app.extensions import db
@@ -12,7 +12,7 @@ from app.web.auth import client_ip, forget_session, json_api, owner_required, si
 from app.web.htmx import is_htmx
 from app.web.templating import minutes_in_words
 
-bp = Blueprint("security", __name__)
+bp = Blueprint("account_policy", __name__)
 
 REQUIRED = "Two-step verification is now required. People without a second step are sent to set one up."
 NOT_REQUIRED = "Two-step verification is no longer required. Second steps already set up stay on."
@@ -21,7 +21,7 @@ SET_UP_YOURS = "Two-step verification is now required in your account. Set up yo
 
 def _context(form: PolicyForm | None = None, notice: str | None = None) -> dict:
     user = signed_in_user()
-    view = security.overview(user.account, now())
+    view = account_policy.overview(user.account, now())
     if form is None:
         form = PolicyForm(
             preset=view.preset,
@@ -35,7 +35,7 @@ def _context(form: PolicyForm | None = None, notice: str | None = None) -> dict:
 @bp.get("/account/security")
 @owner_required
 def page():
-    return render_template("security/index.html", **_context())
+    return render_template("account_policy/index.html", **_context())
 
 
 @bp.post("/account/security/policy")
@@ -45,7 +45,7 @@ def save_policy():
     notice = None
     if form.validate_on_submit():
         try:
-            saved = security.save_preset(
+            saved = account_policy.save_preset(
                 signed_in_user().account,
                 form.preset.data,
                 *form.custom_minutes(),
@@ -53,7 +53,7 @@ def save_policy():
                 actor=signed_in_user(),
                 now=now(),
             )
-        except security.PolicyInvalid as invalid:
+        except account_policy.PolicyInvalid as invalid:
             for field, message in invalid.errors.items():
                 getattr(form, field).errors.append(message)
         else:
@@ -62,14 +62,14 @@ def save_policy():
     status = 422 if form.errors else 200
     shown = form if form.errors else None  # after a save, show what is stored, not what was posted
     if is_htmx():
-        return render_template("security/_policy_card.html", **_context(shown, notice)), status
+        return render_template("account_policy/_policy_card.html", **_context(shown, notice)), status
     if notice:
         flash(notice, "success")
-        return redirect(url_for("security.page"), 303)
-    return render_template("security/index.html", **_context(form)), status
+        return redirect(url_for("account_policy.page"), 303)
+    return render_template("account_policy/index.html", **_context(form)), status
 
 
-def _saved_notice(form: PolicyForm, saved: security.PolicySaved) -> str:
+def _saved_notice(form: PolicyForm, saved: account_policy.PolicySaved) -> str:
     """Says what was stored: without JavaScript, minutes typed beside Strict or Standard are not kept (issue 9 #15)."""
     label = next(choice.label for choice in form.preset.choices if choice.value == form.preset.data)
     notice = (
@@ -99,7 +99,7 @@ def require_two_step():
         flash(SET_UP_YOURS, "success")
         return redirect(url_for("factors.page"), 303)
     flash(REQUIRED if wanted == "on" else NOT_REQUIRED, "success")
-    return redirect(url_for("security.page"), 303)
+    return redirect(url_for("account_policy.page"), 303)
 
 
 # The confirmation page (GET, and so HEAD) only reads; POST alone acts (DESIGN §8).
@@ -109,7 +109,7 @@ def confirm_revoke(scope: str):
     """The confirmation page used without JavaScript."""
     if scope not in revocation.SCOPES:
         abort(404)
-    return render_template("security/confirm_revoke.html", scope=scope)
+    return render_template("account_policy/confirm_revoke.html", scope=scope)
 
 
 @bp.post("/account/security/revoke/<scope>")
@@ -121,9 +121,9 @@ def revoke(scope: str):
     db.session.commit()
     if scope == revocation.SCOPE_ALL:
         forget_session()
-        return render_template("security/signed_out.html", count=count)
+        return render_template("account_policy/signed_out.html", count=count)
     flash(f"Signed out {count} session{'s' if count != 1 else ''}. Only this device stays signed in.", "success")
-    return redirect(url_for("security.page"), 303)
+    return redirect(url_for("account_policy.page"), 303)
 
 
 def _revoke(scope: str) -> int:
@@ -146,8 +146,8 @@ def api_get():
 @owner_required
 def api_patch():
     try:
-        security.patch_policy(signed_in_user().account, _json_object(), actor=signed_in_user(), now=now())
-    except security.PolicyInvalid as invalid:
+        account_policy.patch_policy(signed_in_user().account, _json_object(), actor=signed_in_user(), now=now())
+    except account_policy.PolicyInvalid as invalid:
         return _invalid(invalid.errors)
     db.session.commit()
     return jsonify(_api_body())
@@ -183,7 +183,7 @@ def _invalid(errors: dict[str, str]):
 
 
 def _api_body() -> dict:
-    view = security.overview(signed_in_user().account, now())
+    view = account_policy.overview(signed_in_user().account, now())
     return {
         "idle_minutes": view.idle_override,
         "absolute_minutes": view.absolute_override,
