@@ -6,7 +6,7 @@ from datetime import datetime
 
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import InvalidRequestError, TokenMixin
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError, InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -26,7 +26,7 @@ def live_grant(grant: OAuthGrant | None, now: datetime) -> bool:
 
 
 @dataclass
-class PresentedToken:
+class PresentedToken(TokenMixin):
     """A token as RFC 7009 / RFC 7662 see it (Authlib's TokenMixin, the part they use): the client it was issued
     to, its grant when it has one, and what introspection answers about it."""
 
@@ -143,7 +143,7 @@ class Introspection(IntrospectionEndpoint):
         return {"active": True, **token.payload}
 
 
-class AccessToken:
+class AccessToken(TokenMixin):
     """An access token as Authlib's resource protector and UserInfoEndpoint see it (TokenMixin, the part they use):
     its claims, and the grant that must still stand, which also stands for the user (claims.userinfo reads it)."""
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidGrantError
+from authlib.oauth2.rfc6749 import InvalidGrantError, TokenMixin
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant, RefreshTokenGrant
 from flask import current_app
 from sqlalchemy import update
@@ -46,7 +46,7 @@ class TemporarilyUnavailable(OAuth2Error):
 
 
 @dataclass(frozen=True)
-class PresentedRefreshToken:
+class PresentedRefreshToken(TokenMixin):
     """Authlib's refresh-token object: the locked row, the value presented (its successor derives from it), and
     the successor it already has when this is a retry inside the grace window."""
 
