@@ -277,3 +277,17 @@ def private_redis():
     if server.process.poll() is None:
         server.process.send_signal(signal.SIGCONT)
         server.kill()
+
+
+# The portal as `make run` serves it, on http://localhost:5000: WebAuthn refuses IP-literal RP IDs, so passkey tests
+# run on this origin.
+ORIGIN = "http://localhost:5000"
+
+
+@pytest.fixture
+def web_app(make_app) -> Flask:
+    """An app on ORIGIN with the example account's people."""
+    app = make_app(ISSUER=ORIGIN)
+    with app.app_context():
+        factories.account_with_users()
+    return app

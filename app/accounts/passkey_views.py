@@ -67,7 +67,7 @@ def sign_in():
 def second_step_options():
     pending = pending_sign_in.current(now())
     if pending is None:
-        return jsonify(error="sign_in_expired", error_description=SECOND_STEP_ENDED), 400
+        return _sign_in_expired()
     return _options(lambda at: passkeys.authentication_options(at, user=pending.user), now())
 
 
@@ -76,7 +76,7 @@ def second_step_options():
 def second_step():
     pending = pending_sign_in.current(now())
     if pending is None:
-        return jsonify(error="sign_in_expired", error_description=SECOND_STEP_ENDED), 400
+        return _sign_in_expired()
     meta = request_meta()
     previous = g.current_session.id if g.current_session else None
     try:
@@ -87,7 +87,7 @@ def second_step():
         db.session.commit()
         if isinstance(refused, InvalidCredentials):
             pending_sign_in.end()
-            return jsonify(error="sign_in_expired", error_description=SECOND_STEP_ENDED), 400
+            return _sign_in_expired()
         return _refusal(refused)
     db.session.commit()
     pending_sign_in.end()
@@ -120,6 +120,10 @@ def reauthenticate():
     response = jsonify(redirect=safe_next(request.args.get("next"), url_for("accounts.home")))
     renew_session(response, renewed)  # a new session id on re-authentication, as on sign-in
     return response
+
+
+def _sign_in_expired():
+    return jsonify(error="sign_in_expired", error_description=SECOND_STEP_ENDED), 400
 
 
 def _options(make, at):

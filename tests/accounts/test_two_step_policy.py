@@ -18,7 +18,7 @@ from app.extensions import db
 from app.factors import recovery
 from app.passkeys import services as passkeys
 from tests.conftest import Auth, csrf_token_from
-from tests.factories import MEMBER_EMAIL, OWNER_EMAIL, PASSWORD, account_with_users
+from tests.factories import MEMBER_EMAIL, OWNER_EMAIL, PASSWORD
 from tests.factors.conftest import app_code, enrolled
 from tests.helpers import count_statements
 from tests.passkeys.conftest import ORIGIN
@@ -26,14 +26,6 @@ from tests.passkeys.soft_authenticator import SoftAuthenticator
 
 CARD = "/account/security"
 SWITCH = "/account/security/two-step"
-
-
-@pytest.fixture
-def web_app(make_app) -> Flask:
-    app = make_app(ISSUER=ORIGIN)
-    with app.app_context():
-        account_with_users()
-    return app
 
 
 def user(email: str) -> User:

@@ -18,18 +18,10 @@ from app.passkeys import services as passkeys
 from app.passkeys.errors import PasskeyNotFound
 from app.passkeys.models import PasskeyCredential
 from tests.conftest import Auth, csrf_token_from
-from tests.factories import OWNER_EMAIL, account_with_users
+from tests.factories import OWNER_EMAIL
 from tests.factors.conftest import app_code, enrolled
 from tests.passkeys.conftest import ORIGIN
 from tests.passkeys.soft_authenticator import SoftAuthenticator
-
-
-@pytest.fixture
-def web_app(make_app) -> Flask:
-    app = make_app(ISSUER=ORIGIN)
-    with app.app_context():
-        account_with_users()
-    return app
 
 
 @pytest.fixture

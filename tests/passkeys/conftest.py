@@ -11,9 +11,8 @@ from app.audit.tags import EventTag
 from app.extensions import db
 from app.passkeys import services
 from tests import factories
+from tests.conftest import ORIGIN
 from tests.passkeys.soft_authenticator import SoftAuthenticator
-
-ORIGIN = "http://localhost:5000"
 
 
 @dataclass

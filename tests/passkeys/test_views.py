@@ -61,14 +61,6 @@ class Browser:
             return list(db.session.scalars(db.select(PasskeyCredential).order_by(PasskeyCredential.id)))
 
 
-@pytest.fixture
-def web_app(make_app) -> Flask:
-    app = make_app(ISSUER=ORIGIN)
-    with app.app_context():
-        account_with_users()
-    return app
-
-
 def signed_in(app: Flask, clock, email: str | None = None) -> Browser:
     client = app.test_client()
     answer = Auth(client).login(**({"email": email} if email else {}))
