@@ -34,6 +34,7 @@ instance/secret_key: | $(BIN)/python
 run: $(VENV)/.installed instance/secret_key
 	$(DEV_ENV) $(FLASK) db upgrade
 	$(DEV_ENV) $(FLASK) demo
+	@[ -n "$$MAIL_SERVER" ] || echo "Mail is not sent without MAIL_SERVER: read it at http://localhost:$(PORT)/dev/mail"
 	trap 'kill 0' EXIT INT TERM; \
 	$(DEV_ENV) $(FLASK) worker & \
 	PORT=$(PORT) DEMO_PORT=$(DEMO_PORT) $(BIN)/gunicorn --no-control-socket --workers 1 --threads 8 --bind 127.0.0.1:$(DEMO_PORT) --access-logfile - app.relying_party.demo:app & \

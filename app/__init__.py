@@ -91,6 +91,8 @@ def setup_blueprints(app: Flask) -> None:
     from app.client_api import views as client_api
     from app.factors import models as _factor_models  # noqa: F401 (tables for migrations and queries)
     from app.factors import views as factors
+    from app.mail import models as _mail_models  # noqa: F401 (the outbox table, written by app.mail.services)
+    from app.mail import views as dev_mail
     from app.oauth import apps_views
     from app.oauth import views as oauth
     from app.passkeys import models as _passkey_models  # noqa: F401
@@ -106,6 +108,8 @@ def setup_blueprints(app: Flask) -> None:
     app.register_blueprint(apps_views.bp)
     app.register_blueprint(client_api.bp)
     app.register_blueprint(passkeys.bp)
+    if app.config["DEVELOPMENT"]:  # DESIGN §10: the mailbox page does not exist in production
+        app.register_blueprint(dev_mail.bp)
 
 
 def setup_request_pipeline(app: Flask) -> None:

@@ -25,6 +25,15 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _env_bool(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
 def _read_secret_file(instance_path: str) -> str | None:
     path = Path(instance_path) / SECRET_KEY_FILE_NAME
     return path.read_text().strip() if path.exists() else None
@@ -77,6 +86,15 @@ def from_environment(instance_path: str) -> dict:
         # Optional k-anonymity breached-password check (e.g. https://api.pwnedpasswords.com/range/): off when unset.
         "PASSWORD_RANGE_API_URL": os.environ.get("PASSWORD_RANGE_API_URL") or None,
         "PASSWORD_RANGE_API_TIMEOUT_SECONDS": _env_int("PASSWORD_RANGE_API_TIMEOUT_SECONDS", 2),
+        # Mail (DESIGN §10): unset MAIL_SERVER keeps every message in the outbox (read at /dev/mail in development).
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER") or None,
+        "MAIL_PORT": _env_int("MAIL_PORT", 25),
+        "MAIL_USE_TLS": _env_bool("MAIL_USE_TLS"),
+        "MAIL_USE_SSL": _env_bool("MAIL_USE_SSL"),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
+        "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER") or None,
+        "MAIL_TIMEOUT_SECONDS": _env_int("MAIL_TIMEOUT_SECONDS", 10),
     }
 
 
@@ -111,6 +129,11 @@ def finalize(config: dict) -> None:
         raise ConfigError("ACCESS_TOKEN_TTL_SECONDS must lie between 300 and 900 (5 to 15 minutes).")
     if not 0 <= config["REFRESH_GRACE_SECONDS"] <= 60:
         raise ConfigError("REFRESH_GRACE_SECONDS must lie between 0 and 60.")
+    if config["MAIL_USE_TLS"] and config["MAIL_USE_SSL"]:
+        raise ConfigError("Set MAIL_USE_TLS (STARTTLS, usually port 587) or MAIL_USE_SSL (usually port 465), not both.")
+    if config["MAIL_SERVER"] and not config["MAIL_DEFAULT_SENDER"]:
+        raise ConfigError("MAIL_SERVER is set but MAIL_DEFAULT_SENDER is not: set the From address, e.g. "
+                          "'Gatehouse <login@example.com>'.")  # fmt: skip
     development = config["GATEHOUSE_ENV"] == "development"
     config["DEVELOPMENT"] = development
     config["ISSUER"] = _issuer(config, development)

@@ -1,11 +1,10 @@
 """OpenID Connect Back-Channel Logout 1.0: an outbox filled with the revocation, emptied by the worker."""
 
-import logging
 import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import select
@@ -14,8 +13,8 @@ from app.extensions import db
 from app.oauth import keys
 from app.oauth.claims import subject
 from app.oauth.models import LogoutDelivery, OAuthClient
-
-log = logging.getLogger("gatehouse.backchannel")
+from app.outbox import services as outbox
+from app.outbox.services import Outcome, RetryPolicy
 
 LOGOUT_TOKEN_TYP = "logout+jwt"
 LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -24,6 +23,7 @@ DELIVERY_TIMEOUT_SECONDS = 3
 MAX_ATTEMPTS = 10
 MAX_BACKOFF_SECONDS = 300
 BATCH_SIZE = 50
+RETRY = RetryPolicy(MAX_ATTEMPTS, MAX_BACKOFF_SECONDS)
 
 
 def enqueue(revoked_grants, now: datetime) -> int:
@@ -94,50 +94,15 @@ def _post(uri: str, token: str) -> int:
         return error.code
 
 
-def _due(now: datetime, limit: int):
-    query = (
-        select(LogoutDelivery)
-        .where(
-            LogoutDelivery.delivered_at.is_(None),
-            LogoutDelivery.failed_at.is_(None),
-            LogoutDelivery.next_attempt_at <= now,
-        )
-        .order_by(LogoutDelivery.id)
-        .limit(limit)
-    )
-    if db.engine.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)  # several workers never send the same logout twice
-    return db.session.scalars(query).all()
-
-
 def deliver_due(now: datetime, limit: int = BATCH_SIZE) -> int:
-    """Send each due logout once, one short transaction apiece; failures retry with exponential backoff.
-    Returns how many were delivered."""
-    delivered = 0
-    for _ in range(limit):
-        due = _due(now, 1)
-        if not due:
-            break
-        delivered += _attempt(due[0], now)
-        db.session.commit()
-    return delivered
+    """Send each due logout once (app.outbox: one transaction apiece, exponential backoff). Returns how many
+    were delivered."""
+    return outbox.deliver_due(LogoutDelivery, _attempt, RETRY, now, limit)
 
 
-def _attempt(delivery: LogoutDelivery, now: datetime) -> int:
-    delivery.attempts += 1
+def _attempt(delivery: LogoutDelivery, now: datetime) -> Outcome:
     try:
         status = _post(delivery.uri, logout_token(delivery, now))
-        error = None if 200 <= status < 300 else f"HTTP {status}"
     except (OSError, ValueError) as exc:  # refused, timed out, unreachable: the revocation stands regardless
-        status, error = None, type(exc).__name__
-    delivery.last_status = status
-    if error is None:
-        delivery.delivered_at = now
-        return 1
-    delivery.last_error = error
-    if delivery.attempts >= MAX_ATTEMPTS:
-        delivery.failed_at = now
-        log.warning("back-channel logout to client %s gave up after %d attempts", delivery.client_id, MAX_ATTEMPTS)
-    else:
-        delivery.next_attempt_at = now + timedelta(seconds=min(2 ** (delivery.attempts - 1), MAX_BACKOFF_SECONDS))
-    return 0
+        return Outcome(error=type(exc).__name__)
+    return Outcome(status, None if 200 <= status < 300 else f"HTTP {status}")

@@ -17,6 +17,7 @@ from app.cache import cache
 from app.clock import now
 from app.extensions import db
 from app.invalidation import services as invalidation
+from app.mail import delivery as mail_delivery
 from app.oauth import backchannel, clients, keys
 from app.oauth.cleanup import cleanup
 from app.oauth.errors import ClientError
@@ -117,7 +118,8 @@ def cleanup_command(retention_days: int | None, batch_size: int | None) -> None:
 @click.option("--once", is_flag=True, help="Deliver what is due, then exit.")
 @with_appcontext
 def worker_command(interval: float, once: bool) -> None:
-    """Deliver the outboxes: back-channel logouts (retried with backoff) and the cache invalidations Redis missed."""
+    """Deliver the outboxes: back-channel logouts and mail (retried with backoff), and the cache invalidations Redis
+    missed."""
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
@@ -125,6 +127,7 @@ def worker_command(interval: float, once: bool) -> None:
     while not stop.is_set():
         try:
             backchannel.deliver_due(now())
+            mail_delivery.deliver_due(now())
             # Every loop: an invalidation no instance could write reaches Redis within one interval of its return.
             invalidation.replay_pending(cache())
         except OperationalError:  # the database is away: nothing is lost, try again at the next tick

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.accounts.models import User
 from app.extensions import Model, db
 from app.oauth import tokens
+from app.outbox.models import OutboxRow
 from app.security import identifiers
 from app.sessions.models import UserSession
 from app.types import UTCDateTime
@@ -234,23 +235,15 @@ class SigningKey(Model):
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # no longer signs; still verifies
 
 
-class LogoutDelivery(Model):
+class LogoutDelivery(OutboxRow, Model):
     """The back-channel logout outbox: queued with the revocation, delivered (and retried) by the worker."""
 
     __tablename__ = "oauth_logout_deliveries"
     __table_args__ = (Index("ix_oauth_logout_deliveries_due", "delivered_at", "failed_at", "next_attempt_at"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("oauth_clients.id", ondelete="CASCADE"))
     sid: Mapped[str] = mapped_column(String(64))
     sub: Mapped[str] = mapped_column(String(64))
     uri: Mapped[str] = mapped_column(String(2048))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    attempts: Mapped[int] = mapped_column(default=0)
-    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_status: Mapped[int | None]
-    last_error: Mapped[str | None] = mapped_column(String(255))
 
     client: Mapped[OAuthClient] = relationship()

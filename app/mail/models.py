@@ -1,0 +1,26 @@
+"""The mail outbox: one rendered message per row, until the worker delivers it or gives up."""
+
+from sqlalchemy import Index, String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import Model, db
+from app.outbox.models import OutboxRow
+
+
+class MailMessage(OutboxRow, Model):
+    __tablename__ = "mail_outbox"
+    __table_args__ = (Index("ix_mail_outbox_due", "delivered_at", "failed_at", "next_attempt_at"),)
+
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(255))
+    template: Mapped[str] = mapped_column(String(64))
+    # None once delivered or given up: a body may hold a single-use link, kept no longer than needed.
+    text_body: Mapped[str | None] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+
+    def settled(self) -> None:
+        self.text_body = self.html_body = None
+
+    @classmethod
+    def newest(cls, limit: int) -> list["MailMessage"]:
+        return list(db.session.scalars(select(cls).order_by(cls.id.desc()).limit(limit)))
