@@ -88,6 +88,7 @@ def setup_oauth(app: Flask) -> None:
 def setup_blueprints(app: Flask) -> None:
     from app.accounts import account_policy_views, passkey_views
     from app.accounts import views as accounts
+    from app.audit import views as activity
     from app.client_api import views as client_api
     from app.factors import models as _factor_models  # noqa: F401 (tables for migrations and queries)
     from app.factors import views as factors
@@ -110,6 +111,7 @@ def setup_blueprints(app: Flask) -> None:
     app.register_blueprint(passkeys.bp)
     if app.config["DEVELOPMENT"]:  # DESIGN §10: the mailbox page does not exist in production
         app.register_blueprint(dev_mail.bp)
+    app.register_blueprint(activity.bp)
 
 
 def setup_request_pipeline(app: Flask) -> None:

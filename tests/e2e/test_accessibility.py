@@ -80,6 +80,7 @@ def test_every_portal_page_is_axe_clean(live_server, owner, new_context, width):
     sign_in(page, base)
     other = sessions_of(live_server.app, owner.owner_id)[0]
     for path in ("/", "/account/devices", "/account/apps", "/account", "/account/two-step", "/account/security",
+                 "/account/activity", "/account/security/activity", "/account/security/activity?kind=nothing",
                  f"/account/devices/{other.public_id}/sign-out", "/account/devices/sign-out-others",
                  "/account/security/revoke/others", "/account/security/revoke/all", "/no-such-page"):  # fmt: skip
         scan(page, base + path, found)
