@@ -23,7 +23,8 @@ from tests.passkeys.soft_authenticator import SoftAuthenticator
 SET_UP = "/account/two-step"
 SETUP_KEY = re.compile(r'<code class="setup-key" id="setup-key">([A-Z2-7 ]+)</code>')
 # Values for the rules' variables: any will do, the guard answers before the view looks at them.
-URL_VALUES = {"public_id": "x" * 22, "client_id": "some-client", "scope": "others", "filename": "css/app.css"}
+URL_VALUES = {"public_id": "x" * 22, "client_id": "some-client", "scope": "others", "filename": "css/app.css",
+              "message_id": 1}  # fmt: skip
 
 
 def require_two_step(app: Flask, required: bool = True) -> None:
@@ -78,12 +79,8 @@ def json_only(app: Flask, rule) -> bool:
 
 
 def rule_url(rule) -> str:
-    return (
-        rule.rule.replace("<path:filename>", URL_VALUES["filename"])
-        .replace("<", "{")
-        .replace(">", "}")
-        .format(**URL_VALUES)
-    )
+    """The rule's path with a value for each variable, whatever its converter (<path:filename>, <int:message_id>)."""
+    return re.sub(r"<(?:\w+:)?(\w+)>", lambda variable: str(URL_VALUES[variable.group(1)]), rule.rule)
 
 
 def guarded_rules(app: Flask, method: str) -> list:
