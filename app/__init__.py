@@ -86,7 +86,7 @@ def setup_oauth(app: Flask) -> None:
 
 
 def setup_blueprints(app: Flask) -> None:
-    from app.accounts import account_policy_views, passkey_views
+    from app.accounts import account_policy_views, passkey_views, reset_views
     from app.accounts import views as accounts
     from app.audit import views as activity
     from app.client_api import views as client_api
@@ -102,6 +102,7 @@ def setup_blueprints(app: Flask) -> None:
 
     app.register_blueprint(accounts.bp)
     app.register_blueprint(passkey_views.bp)
+    app.register_blueprint(reset_views.bp)
     app.register_blueprint(sessions.bp)
     app.register_blueprint(account_policy_views.bp)
     app.register_blueprint(factors.bp)

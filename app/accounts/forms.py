@@ -40,6 +40,20 @@ class PasswordChangeForm(PageForm):
     )
 
 
+class ForgotPasswordForm(PageForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254), no_null_bytes])
+
+
+class ResetPasswordForm(PageForm):
+    new_password = PasswordField("New password", validators=PASSWORD_FIELD)
+    confirm_password = PasswordField(
+        "Repeat the new password", validators=[DataRequired(), EqualTo("new_password", "The two entries differ.")]
+    )
+    # Asked only when the account has a second factor (the service requires it then).
+    code = StringField("Code from your authenticator app, or a recovery code",
+                       validators=[Optional(), Length(max=64), no_null_bytes])  # fmt: skip
+
+
 def _whole_minutes(_form, field) -> None:
     raw = (field.data or "").strip()
     if raw and not (raw.isascii() and raw.isdigit()):

@@ -203,7 +203,7 @@ def complete_second_step(user_id: int, code: str, meta: RequestMeta, now: dateti
     user = db.session.get(User, user_id)
     if user is None or user.disabled_at is not None:
         raise InvalidCredentials(user_id)
-    method = _second_step(user, code, now, meta.ip)
+    method = second_step(user, code, now, meta.ip)
     return _open_session(user, methods.joined([methods.PASSWORD, method]), meta, now, replaces)
 
 
@@ -277,7 +277,7 @@ def confirm_password(
     if has_second_factor(user):
         if not code:
             raise SecondStepMissing()
-        used.append(_second_step(user, code, now, ip, state.id))
+        used.append(second_step(user, code, now, ip, state.id))
     renewed = sessions.mark_reauthenticated(state, now, methods.joined(used))
     audit.record(EventTag.REAUTHENTICATE, user_id=user.id, session_id=state.id, ip=ip, methods=renewed.auth_methods)
     return renewed
@@ -299,8 +299,10 @@ def confirm_with_passkey(
     return renewed
 
 
-def _second_step(user: User, code: str, now: datetime, ip: str | None, session_id: int | None = None) -> str:
-    """An authenticator-app code (six digits, when the app is on) or else a recovery code: the method it was."""
+def second_step(user: User, code: str, now: datetime, ip: str | None, session_id: int | None = None) -> str:
+    """The second step wherever it is asked (sign-in, re-authentication, a password reset): an authenticator-app
+    code (six digits, when the app is on) or else a recovery code. Returns the method it was; raises the factors'
+    errors (each audited)."""
     if totp.is_code_shaped(code) and totp.is_enabled(user):
         totp.verify(user, code, now, ip=ip, session_id=session_id)
         return methods.AUTHENTICATOR_APP

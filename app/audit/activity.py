@@ -139,6 +139,10 @@ WORDING: dict[str, tuple[str, Wording]] = {
         "password",
         lambda e, _: f"Changed the password and signed out {_count(e, 'signed_out', 'other device')}",
     ),
+    T.PASSWORD_RESET: (
+        "password",
+        lambda e, _: f"Reset the forgotten password and signed out {_count(e, 'signed_out', 'device')}",
+    ),
     T.FACTOR_ADD: ("two_step", lambda e, _: f"Added {_factor(e)}"),
     T.FACTOR_USE: ("two_step", lambda e, _: f"Used {_factor(e)}"),
     T.FACTOR_REMOVE: ("two_step", lambda e, _: f"Removed {_factor(e)}"),

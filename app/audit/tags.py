@@ -8,6 +8,7 @@ class EventTag(StrEnum):
     SIGN_IN_FAILURE = "account:sign_in:failure"
     REAUTHENTICATE = "account:sign_in:reauthenticate"
     PASSWORD_CHANGE = "account:password:change"
+    PASSWORD_RESET = "account:password:reset"
     FACTOR_ADD = "account:factor:add"
     FACTOR_USE = "account:factor:use"
     FACTOR_FAILURE = "account:factor:failure"

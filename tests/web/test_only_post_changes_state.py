@@ -7,15 +7,17 @@ argument the test cannot fill fails here until a real value is added to `argumen
 """
 
 import itertools
+import re
 
 import pytest
 from sqlalchemy import select
 
 from app.extensions import db
+from app.mail.models import MailMessage
 from app.oauth.models import OAuthGrant
 from app.sessions.models import UserSession
-from tests.conftest import Auth
-from tests.factories import MEMBER_EMAIL
+from tests.conftest import Auth, csrf_token_from
+from tests.factories import MEMBER_EMAIL, OWNER_EMAIL
 from tests.oauth.conftest import Flow
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -44,7 +46,11 @@ def world(app, client, owner, make_client):
     flow.tokens()
     Auth(app.test_client()).login()  # the owner's other device
     Auth(app.test_client()).login(email=MEMBER_EMAIL)
+    forgot = app.test_client()  # a live password-reset link of the owner's
+    token = csrf_token_from(forgot.get("/login").text)
+    forgot.post("/forgot-password", data={"email": OWNER_EMAIL, "csrf_token": token})
     with app.app_context():
+        reset_link = re.search(r"/reset-password/(\S+)", db.session.scalars(select(MailMessage.text_body)).one())
         grant = db.session.scalars(select(OAuthGrant)).one()
         sessions = db.session.scalars(select(UserSession).where(UserSession.user_id == owner.owner_id)).all()
         other_device = next(s for s in sessions if s.id != grant.issuer_session_id)
@@ -53,6 +59,7 @@ def world(app, client, owner, make_client):
             "scope": ["all", "others"],
             "public_id": [other_device.public_id, grant.public_id],
             "client_id": [rp.client_id],
+            "token": [reset_link.group(1)],
         }
 
 
