@@ -6,6 +6,7 @@ import hmac
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from flask import current_app, url_for
 
@@ -68,7 +69,9 @@ def request_reset(email: str, ip: str, now: datetime) -> None:
         )
     )
     db.session.flush()
-    link = url_for("password_reset.reset", token=token, _external=True)
+    # On ISSUER's origin, never the request's Host header: a forged Host must not put the link on another site.
+    issuer = urlsplit(current_app.config["ISSUER"])
+    link = f"{issuer.scheme}://{issuer.netloc}{url_for('password_reset.reset', token=token)}"
     mail.send(user.email, "password_reset", name=user.name, link=link, minutes=_minutes(LINK_LIFETIME))
 
 

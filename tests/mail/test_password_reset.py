@@ -2,6 +2,7 @@
 single-use 30-minute link bound to the password, the second step, and everything a reset signs out."""
 
 import re
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -103,6 +104,17 @@ def test_a_spent_link_is_refused_even_if_the_password_were_the_same(app, client,
         assert reset.use(clock.now()) and not reset.use(clock.now())
         db.session.commit()
     assert client.get(path).status_code == 404
+
+
+def test_the_link_is_on_the_issuers_site_whatever_the_host_header(app, client, owner, smtp, clock):
+    forged = {"Host": "evil.test"}
+    page = client.get("/forgot-password", headers=forged)
+    answer = client.post("/forgot-password", data={"email": OWNER_EMAIL, "csrf_token": csrf_token_from(page.text)},
+                         headers=forged)  # fmt: skip
+    assert answer.status_code == 200
+    link = the_link(delivered(app, smtp, clock)[0])
+    issuer = urlsplit(app.config["ISSUER"])
+    assert link.startswith(f"{issuer.scheme}://{issuer.netloc}/reset-password/ghp_")
 
 
 def test_the_link_expires_after_30_minutes(app, client, owner, smtp, clock):
