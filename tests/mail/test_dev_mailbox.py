@@ -14,29 +14,31 @@ LINK = "https://login.example.test/reset/one-time-value"
 
 @pytest.fixture
 def dev_app(make_app):
+    """The app with one queued message; its id (a PostgreSQL sequence is not reset between tests)."""
     app = with_test_templates(make_app())
     with app.app_context():
-        services.send("ada@example.test", "greeting", name="<Ada>", link=LINK)
+        message_id = services.send("ada@example.test", "greeting", name="<Ada>", link=LINK).id
         db.session.commit()
-    return app
+    return app, message_id
 
 
 def test_the_mailbox_lists_messages_and_shows_both_parts(dev_app):
-    client = dev_app.test_client()
+    app, message_id = dev_app
+    client = app.test_client()
     listing = client.get("/dev/mail")
     assert listing.status_code == 200
     assert "Welcome, &lt;Ada&gt;" in listing.text and "ada@example.test" in listing.text
-    page = client.get("/dev/mail/1")
+    page = client.get(f"/dev/mail/{message_id}")
     assert page.status_code == 200
     assert f"Hello &lt;Ada&gt;, start here: {LINK}" in page.text  # the text part, escaped into the page
-    assert '<iframe class="mail-html"' in page.text and 'src="/dev/mail/1/html"' in page.text
-    html = client.get("/dev/mail/1/html")
+    assert '<iframe class="mail-html"' in page.text and f'src="/dev/mail/{message_id}/html"' in page.text
+    html = client.get(f"/dev/mail/{message_id}/html")
     assert html.status_code == 200 and html.mimetype == "text/html"
     assert f'<a href="{LINK}">start here</a>' in html.text
     # The mail's own markup never runs as the portal: sandboxed, no script, framed by the portal only.
     assert html.headers["Content-Security-Policy"].startswith("sandbox;")
     assert "frame-ancestors 'self'" in html.headers["Content-Security-Policy"]
-    assert client.get("/dev/mail/2").status_code == 404
+    assert client.get(f"/dev/mail/{message_id + 1}").status_code == 404
 
 
 def test_production_has_no_mailbox(make_app):
