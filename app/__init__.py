@@ -87,6 +87,7 @@ def setup_oauth(app: Flask) -> None:
 
 def setup_blueprints(app: Flask) -> None:
     from app.accounts import account_policy_views, passkey_views, reset_views
+    from app.accounts import email_change_models as _email_change_models  # noqa: F401 (tables for migrations)
     from app.accounts import views as accounts
     from app.audit import views as activity
     from app.client_api import views as client_api
@@ -98,6 +99,7 @@ def setup_blueprints(app: Flask) -> None:
     from app.oauth import views as oauth
     from app.passkeys import models as _passkey_models  # noqa: F401
     from app.passkeys import views as passkeys
+    from app.people import models as _people_models  # noqa: F401 (tables for migrations)
     from app.sessions import views as sessions
 
     app.register_blueprint(accounts.bp)

@@ -75,6 +75,10 @@ def _count(event: AuditEvent, key: str, one: str) -> str:
     return f"{number} {one}{'' if number == 1 else 's'}"
 
 
+def _role(event: AuditEvent) -> str:
+    return _ROLE_WORDS.get(_detail(event, "role"), "a member")
+
+
 def _methods(event: AuditEvent) -> str:
     return methods_in_words(event.details.get("methods"))
 
@@ -83,10 +87,14 @@ def _factor(event: AuditEvent) -> str:
     return _FACTOR_WORDS.get(str(event.details.get("factor")), "a second step")
 
 
-def _sign_in(event: AuditEvent, _: Names) -> str:
+def _on_device(event: AuditEvent) -> str:
+    """ " on Firefox on Linux", or nothing when the event names no device."""
     device = event.details.get("device")
-    where = f" on {device}" if isinstance(device, str) and device else ""
-    return f"Signed in{where} with {_methods(event)}"
+    return f" on {device}" if isinstance(device, str) and device else ""
+
+
+def _sign_in(event: AuditEvent, _: Names) -> str:
+    return f"Signed in{_on_device(event)} with {_methods(event)}"
 
 
 def _factor_failure(event: AuditEvent, _: Names) -> str:
@@ -143,6 +151,8 @@ WORDING: dict[str, tuple[str, Wording]] = {
         "password",
         lambda e, _: f"Reset the forgotten password and signed out {_count(e, 'signed_out', 'device')}",
     ),
+    T.EMAIL_CHANGE_REQUEST: ("account", _fixed("Asked to change the e-mail address; a link went to the new one")),
+    T.EMAIL_CHANGE: ("account", _fixed("Changed the e-mail address")),
     T.FACTOR_ADD: ("two_step", lambda e, _: f"Added {_factor(e)}"),
     T.FACTOR_USE: ("two_step", lambda e, _: f"Used {_factor(e)}"),
     T.FACTOR_REMOVE: ("two_step", lambda e, _: f"Removed {_factor(e)}"),
@@ -152,17 +162,28 @@ WORDING: dict[str, tuple[str, Wording]] = {
     T.DEVICE_SIGN_OUT: ("devices", lambda e, n: f"Signed out {n.devices.get(e.session_id or 0, 'a device')}"),
     T.DEVICES_SIGN_OUT_OTHERS: ("devices", lambda e, _: f"Signed out {_count(e, 'count', 'other device')}"),
     T.ACCOUNT_SESSIONS_REVOKE: ("devices", _account_sessions),
+    T.DEVICE_NOT_ME: ("devices", lambda e, _: f"Reported a sign-in{_on_device(e)} as not theirs; it was signed out"),
+    T.USER_SIGN_OUT_EVERYWHERE: (
+        "devices",
+        lambda e, _: f"Was signed out everywhere by an owner ({_count(e, 'count', 'session')})",
+    ),
+    T.GRANT_CONNECT: ("apps", lambda e, n: f"Connected {n.app(e.details)}"),
     T.GRANT_DISCONNECT: ("apps", _disconnect),
     T.POLICY_CHANGE: ("account", _fixed("Changed how long people stay signed in")),
     T.TWO_STEP_POLICY_CHANGE: ("account", _two_step_policy),
     T.ACCOUNT_CREATE: ("account", _fixed("Created the account")),
-    T.USER_CREATE: ("account", lambda e, _: f"Joined the account as {_ROLE_WORDS.get(_detail(e, 'role'), 'a member')}"),
+    T.USER_CREATE: ("account", lambda e, _: f"Joined the account as {_role(e)}"),
     T.USER_DISABLE: ("account", _fixed("Was disabled and signed out everywhere")),
     T.USER_ENABLE: ("account", _fixed("Was enabled again")),
     T.USER_DELETE: ("account", _fixed("A person was removed from the account")),
     T.CLIENT_CREATE: ("account", lambda e, n: f"Registered the app {n.app(e.details)}"),
     T.CLIENT_DISABLE: ("account", lambda e, n: f"Disabled the app {n.app(e.details)}"),
     T.KEYS_ROTATE: ("account", _fixed("Rotated the signing keys")),
+    T.USER_ROLE_CHANGE: ("account", lambda e, _: f"Was made {_role(e)}"),
+    T.INVITATION_SEND: ("account", lambda e, _: f"Invited someone as {_role(e)}"),
+    T.INVITATION_RESEND: ("account", _fixed("Sent an invitation again")),
+    T.INVITATION_CANCEL: ("account", _fixed("Cancelled an invitation")),
+    T.INVITATION_ACCEPT: ("account", _fixed("Accepted an invitation")),
 }
 
 KINDS = {"sign_in": "Sign-ins and sign-outs", "failure": "Failed attempts", "password": "Password changes",

@@ -11,6 +11,16 @@ from app.security import identifiers
 from app.types import UTCDateTime
 
 
+class KnownDevice(Model):
+    """A device (the portal's device cookie) a user has signed in from: a sign-in from any other sends an alert."""
+
+    __tablename__ = "known_devices"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class UserSession(Model):
     __tablename__ = "user_sessions"
     __table_args__ = (Index("ix_user_sessions_user_live", "user_id", "revoked_at"),)
