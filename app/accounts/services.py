@@ -98,9 +98,14 @@ def create_user(account: Account, email: str, name: str, role: str, password: st
     return user
 
 
-def _check_new_user(email: str, name: str, role: str, password: str) -> None:
+def check_email(email: str) -> None:
+    """The one rule for an address a user will sign in with (a new user, an invitation, an e-mail change)."""
     if "@" not in email or len(email) > MAX_EMAIL_LENGTH or email.startswith("@") or email.endswith("@"):
         raise AccountError(f"not a usable e-mail address: {email!r}")
+
+
+def _check_new_user(email: str, name: str, role: str, password: str) -> None:
+    check_email(email)
     if not name or len(name) > MAX_NAME_LENGTH:
         raise AccountError(f"name must be 1 to {MAX_NAME_LENGTH} characters")
     if role not in ROLES:
