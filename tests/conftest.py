@@ -8,6 +8,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -101,6 +103,24 @@ def _drop_postgres_database(url: str) -> None:
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{sa.make_url(url).database}" WITH (FORCE)'))
     admin.dispose()
+
+
+@contextmanager
+def fresh_database(like_url: str, tmp_path) -> Iterator[str]:
+    """An empty database on the same backend as like_url (for tests that run migrations themselves), dropped after."""
+    if not like_url.startswith("postgresql"):
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    base, admin = _admin_engine()
+    name = f"gatehouse_fresh_{os.getpid()}_{secrets.token_hex(4)}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        _drop_postgres_database(url)
 
 
 def _migrate(url: str) -> None:
