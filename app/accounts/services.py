@@ -201,6 +201,12 @@ def sign_in(
     return _open_session(user, methods.PASSWORD, meta, now, replaces)
 
 
+def sign_in_new_user(user: User, meta: RequestMeta, now: datetime, replaces: int | None = None) -> SignedIn:
+    """A person who has just chosen their password (an accepted invitation) is signed in with it, through the same
+    session opening and audit as /login: they proved the password by setting it, and have no second factor yet."""
+    return _open_session(user, methods.PASSWORD, meta, now, replaces)
+
+
 def complete_second_step(user_id: int, code: str, meta: RequestMeta, now: datetime, replaces: int | None = None):
     """The second step after a right password: an authenticator-app code (six digits) or a recovery code, in one
     field. Raises the factors' WrongCode / CodeReused / TooManyAttempts (each audited), or InvalidCredentials when
