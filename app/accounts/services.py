@@ -16,6 +16,7 @@ from app.audit.tags import EventTag
 from app.extensions import db
 from app.factors import recovery, totp
 from app.factors.errors import FactorError
+from app.mail import services as mail
 from app.passkeys import services as passkeys
 from app.passkeys.errors import PasskeyError
 from app.passkeys.models import PasskeyCredential
@@ -99,8 +100,9 @@ def create_user(account: Account, email: str, name: str, role: str, password: st
 
 
 def check_email(email: str) -> None:
-    """The one rule for an address a user will sign in with (a new user, an invitation, an e-mail change)."""
-    if "@" not in email or len(email) > MAX_EMAIL_LENGTH or email.startswith("@") or email.endswith("@"):
+    """The one rule for an address a user will sign in with (a new user, an invitation, an e-mail change): one plain
+    address that mail can be sent to (app.mail.services refuses any other: a reset mail to it would fail)."""
+    if len(email) > MAX_EMAIL_LENGTH or not mail.ADDRESS.fullmatch(email):
         raise AccountError(f"not a usable e-mail address: {email!r}")
 
 
