@@ -37,6 +37,12 @@ class Account(Model):
     def by_name(cls, name: str) -> "Account | None":
         return db.session.scalar(select(cls).where(cls.name == name))
 
+    @classmethod
+    def lock(cls, account_id: int) -> None:
+        """Lock the account's row until the transaction ends (SELECT … FOR UPDATE on PostgreSQL; SQLite has one
+        writer at a time): changes to who runs the account (owners, invitations) take it before they count."""
+        db.session.execute(select(cls.id).where(cls.id == account_id).with_for_update())
+
 
 class User(Model):
     __tablename__ = "users"
@@ -68,6 +74,13 @@ class User(Model):
         """The account's people by name, each with the given (correlated) columns, in one query."""
         people = select(cls, *columns).where(cls.account_id == account_id).order_by(cls.name, cls.id)
         return list(db.session.execute(people))
+
+    def lock_for_owner_change(self) -> None:
+        """Before a change that could leave the account without an owner who can sign in (a demotion, disabling,
+        removal): lock the account and read this user again, so the owners counted next cannot change until this
+        transaction ends, and two such changes can never both pass on counts made before either was written."""
+        Account.lock(self.account_id)
+        db.session.refresh(self)
 
     def other_active_owners(self) -> int:
         """Owners of this user's account, other than this user, who can still sign in."""
