@@ -10,6 +10,7 @@ from sqlalchemy import event, select
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from app.extensions import db
+from app.security.log_paths import loggable
 from app.sessions.models import UserSession
 
 PORTAL_COOKIE = "gh_session"
@@ -58,10 +59,11 @@ def count_statements(app, prefix: str):
 
 
 class PathOnlyRequestLog(WSGIRequestHandler):
-    """Request lines as gunicorn.conf.py has the real servers log them: the path, never the query string."""
+    """Request lines as gunicorn.conf.py has the real servers log them: the path without issued tokens, never the
+    query string."""
 
     def log_request(self, code="-", size="-") -> None:
-        path = urlsplit(self.path).path
+        path = loggable(urlsplit(self.path).path)
         self.log("info", '"%s %s %s" %s %s', self.command, path, self.request_version, code, size)
 
 

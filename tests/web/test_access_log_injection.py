@@ -2,6 +2,7 @@
 whatever control characters the (decoded) path holds."""
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -81,3 +82,14 @@ def test_one_request_is_one_access_log_line(gunicorn, encoded):
     assert len(ours) == 1, ours
     assert all(" " <= c <= "~" for c in ours[0]), ours[0]  # no control or other non-printable character
     assert "\\x" in ours[0]  # escaped, not dropped: the operator still sees what was sent
+
+
+@pytest.mark.parametrize("path", ["/reset-password/{}", "/reset-password/{}/", "/x/{}/y"], ids=["link", "slash", "mid"])
+def test_a_mailed_links_token_never_reaches_the_access_log(gunicorn, path):
+    """Catalogue #32: a single-use link carries its token in the path; the access log keeps the prefix only."""
+    port, log = gunicorn
+    token = "ghp_" + secrets.token_urlsafe(32)
+    raw_get(port, path.format(token))
+    marker = path.format("ghp_[redacted]")
+    lines = lines_after(log, marker)
+    assert not [line for line in lines if token[4:] in line]
