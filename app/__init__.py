@@ -132,6 +132,7 @@ def setup_cli(app: Flask) -> None:
     from app import demo
     from app.accounts import cli as accounts_cli
     from app.oauth import cli as oauth_cli
+    from app.outbox import cli as outbox_cli
 
-    for module in (accounts_cli, oauth_cli, demo):
+    for module in (accounts_cli, oauth_cli, outbox_cli, demo):
         module.init_cli(app)

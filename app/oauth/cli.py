@@ -1,24 +1,17 @@
-"""`flask clients …`, `flask keys rotate`: JSON out, one-line errors with exit status 1."""
+"""`flask clients …`, `flask keys rotate`, `flask cleanup`: JSON out, one-line errors with exit status 1."""
 
 import json
-import logging
-import signal
-import threading
 from datetime import timedelta
 
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
-from sqlalchemy.exc import OperationalError
 
 from app.audit import services as audit
 from app.audit.tags import EventTag
-from app.cache import cache
 from app.clock import now
 from app.extensions import db
-from app.invalidation import services as invalidation
-from app.mail import delivery as mail_delivery
-from app.oauth import backchannel, clients, keys
+from app.oauth import clients, keys
 from app.oauth.cleanup import cleanup
 from app.oauth.errors import ClientError
 from app.oauth.models import OAuthClient
@@ -112,34 +105,7 @@ def cleanup_command(retention_days: int | None, batch_size: int | None) -> None:
     _emit({"deleted": counts})
 
 
-@click.command("worker")
-@click.option("--interval", type=click.FloatRange(0.05, 60), default=0.25, show_default=True,
-              help="Seconds between looks at the outbox.")  # fmt: skip
-@click.option("--once", is_flag=True, help="Deliver what is due, then exit.")
-@with_appcontext
-def worker_command(interval: float, once: bool) -> None:
-    """Deliver the outboxes: back-channel logouts and mail (retried with backoff), and the cache invalidations Redis
-    missed."""
-    stop = threading.Event()
-    for number in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(number, lambda *_: stop.set())
-    click.echo(json.dumps({"worker": "started", "interval_seconds": interval}))
-    while not stop.is_set():
-        try:
-            backchannel.deliver_due(now())
-            mail_delivery.deliver_due(now())
-            # Every loop: an invalidation no instance could write reaches Redis within one interval of its return.
-            invalidation.replay_pending(cache())
-        except OperationalError:  # the database is away: nothing is lost, try again at the next tick
-            db.session.rollback()
-            logging.getLogger("gatehouse.backchannel").warning("database unavailable; retrying")
-        if once:
-            break
-        stop.wait(interval)
-
-
 def init_cli(app) -> None:
     app.cli.add_command(clients_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(cleanup_command)
-    app.cli.add_command(worker_command)
