@@ -2,7 +2,8 @@
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
-from app.accounts import services
+from app.accounts import email_change, services
+from app.accounts.email_change_forms import EmailChangeForm
 from app.accounts.errors import AccountDisabled, AccountError, InvalidCredentials, TooManyAttempts
 from app.accounts.forms import LoginForm, PasswordChangeForm, ReauthenticateForm, SecondStepForm
 from app.clock import now
@@ -189,9 +190,17 @@ def password():
             response = redirect(url_for("accounts.password"), 303)
             renew_session(response, changed.session)  # the old cookie stops working
             return response
-    hint = services.password_hint(signed_in_user())
-    page = render_template("accounts/password.html", form=form, user=signed_in_user(), password_hint=hint)
-    return page, _form_status(form, headers), headers
+    return account_page(form), _form_status(form, headers), headers
+
+
+def account_page(form: PasswordChangeForm, email_form: EmailChangeForm | None = None) -> str:
+    """/account: the password card, and the e-mail card (its form posts to email_change.request_change)."""
+    user = signed_in_user()
+    return render_template(
+        "accounts/password.html", form=form, user=user, password_hint=services.password_hint(user), fresh=is_fresh(),
+        email_form=EmailChangeForm(formdata=None) if email_form is None else email_form,
+        pending_change=email_change.pending(user, now()),
+    )  # fmt: skip
 
 
 def _signed_out_sentence(count: int) -> str:

@@ -49,8 +49,12 @@ def world(app, client, owner, make_client):
     forgot = app.test_client()  # a live password-reset link of the owner's
     token = csrf_token_from(forgot.get("/login").text)
     forgot.post("/forgot-password", data={"email": OWNER_EMAIL, "csrf_token": token})
+    account = client.get("/account")  # a live e-mail change link of the owner's
+    client.post("/account/email", data={"email": "ada@new.example.test", "csrf_token": csrf_token_from(account.text)})
     with app.app_context():
-        reset_link = re.search(r"/reset-password/(\S+)", db.session.scalars(select(MailMessage.text_body)).one())
+        mails = "\n".join(db.session.scalars(select(MailMessage.text_body)))
+        reset_link = re.search(r"/reset-password/(\S+)", mails)
+        email_link = re.search(r"/account/email/confirm/(\S+)", mails)
         grant = db.session.scalars(select(OAuthGrant)).one()
         sessions = db.session.scalars(select(UserSession).where(UserSession.user_id == owner.owner_id)).all()
         other_device = next(s for s in sessions if s.id != grant.issuer_session_id)
@@ -59,7 +63,7 @@ def world(app, client, owner, make_client):
             "scope": ["all", "others"],
             "public_id": [other_device.public_id, grant.public_id],
             "client_id": [rp.client_id],
-            "token": [reset_link.group(1)],
+            "token": [reset_link.group(1), email_link.group(1)],
         }
 
 
