@@ -355,8 +355,10 @@ def change_password(
 
 def disable_user(user: User, now: datetime) -> int:
     """Catalogue #31: no more sign-ins, and every session ends in this transaction, taking its apps' grants and
-    refresh tokens (back-channel logouts queued). The account's last owner who can sign in stays. Returns the
+    refresh tokens (back-channel logouts queued). The account's last owner who can sign in stays, counted under the
+    account's lock (a concurrent demotion or disabling of the other owners waits, then is counted). Returns the
     number of sessions ended."""
+    user.lock_for_owner_change()
     if user.is_owner and user.other_active_owners() == 0:
         raise AccountError(f"{user.email} is the last owner of {user.account.name} who can sign in")
     user.disabled_at = user.disabled_at or now
