@@ -100,6 +100,7 @@ def setup_blueprints(app: Flask) -> None:
     from app.passkeys import models as _passkey_models  # noqa: F401
     from app.passkeys import views as passkeys
     from app.people import models as _people_models  # noqa: F401 (tables for migrations)
+    from app.people import views as people
     from app.sessions import views as sessions
 
     app.register_blueprint(accounts.bp)
@@ -116,6 +117,7 @@ def setup_blueprints(app: Flask) -> None:
     if app.config["DEVELOPMENT"]:  # DESIGN §10: the mailbox page does not exist in production
         app.register_blueprint(dev_mail.bp)
     app.register_blueprint(activity.bp)
+    app.register_blueprint(people.bp)
 
 
 def setup_request_pipeline(app: Flask) -> None:

@@ -1,7 +1,7 @@
 """The mail outbox: one rendered message per row, until the worker delivers it or gives up."""
 
-from sqlalchemy import Index, String, Text, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ColumnElement, Index, SQLColumnExpression, String, Text, func, or_, select
+from sqlalchemy.orm import Mapped, aliased, mapped_column
 
 from app.extensions import Model, db
 from app.outbox.models import OutboxRow
@@ -24,3 +24,17 @@ class MailMessage(OutboxRow, Model):
     @classmethod
     def newest(cls, limit: int) -> list["MailMessage"]:
         return list(db.session.scalars(select(cls).order_by(cls.id.desc()).limit(limit)))
+
+    @classmethod
+    def refusal_to(cls, recipient: SQLColumnExpression[str]) -> ColumnElement[str | None]:
+        """A correlated column for lists of people: the receiving server's answer when the newest settled mail to
+        this address was refused (RFC 5321 §4.2.1: a 5yz reply is permanent), else NULL; a later delivery clears it."""
+        settled = aliased(cls)
+        newest = (
+            select(func.max(settled.id))
+            .where(settled.recipient == recipient)
+            .where(or_(settled.delivered_at.is_not(None), settled.failed_at.is_not(None)))
+            .scalar_subquery()
+        )
+        refused = select(cls.last_error).where(cls.id == newest, cls.failed_at.is_not(None), cls.last_status >= 500)
+        return refused.scalar_subquery()

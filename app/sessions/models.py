@@ -4,6 +4,8 @@ from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql import ColumnElement, func
+from sqlalchemy.sql.elements import SQLColumnExpression
 
 from app.accounts.models import User
 from app.extensions import Model, db, rows_changed
@@ -66,6 +68,17 @@ class UserSession(Model):
     def _live(cls, now: datetime):
         # The app clock is bound as a parameter: database time never decides expiry (catalogue #43).
         return select(cls).where(cls.revoked_at.is_(None), cls.idle_expires_at >= now, cls.absolute_expires_at >= now)
+
+    @classmethod
+    def live_count_of(cls, user_id: SQLColumnExpression[int], now: datetime) -> ColumnElement[int]:
+        """A correlated count of a user's live sessions (devices signed in), for lists of people read in one query."""
+        return cls._live(now).with_only_columns(func.count(cls.id)).where(cls.user_id == user_id).scalar_subquery()
+
+    @classmethod
+    def last_used_of(cls, user_id: SQLColumnExpression[int]) -> ColumnElement[datetime]:
+        """A correlated newest activity over a user's sessions, ended ones included, for lists of people."""
+        return select(func.max(cls.last_used_at)).where(cls.user_id == user_id).scalar_subquery()
+
 
     @staticmethod
     def _account_user_ids(account_id: int):

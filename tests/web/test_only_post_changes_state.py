@@ -15,6 +15,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.mail.models import MailMessage
 from app.oauth.models import OAuthGrant
+from app.people.models import Invitation
 from app.sessions.models import UserSession
 from tests.conftest import Auth, csrf_token_from
 from tests.factories import MEMBER_EMAIL, OWNER_EMAIL
@@ -51,10 +52,15 @@ def world(app, client, owner, make_client):
     forgot.post("/forgot-password", data={"email": OWNER_EMAIL, "csrf_token": token})
     account = client.get("/account")  # a live e-mail change link of the owner's
     client.post("/account/email", data={"email": "ada@new.example.test", "csrf_token": csrf_token_from(account.text)})
+    people = client.get("/account/people")  # a pending invitation, and its live link
+    client.post("/account/people/invitations", data={"email": "lin@example.test", "role": "member",
+                                                     "csrf_token": csrf_token_from(people.text)})  # fmt: skip
     with app.app_context():
         mails = "\n".join(db.session.scalars(select(MailMessage.text_body)))
         reset_link = re.search(r"/reset-password/(\S+)", mails)
         email_link = re.search(r"/account/email/confirm/(\S+)", mails)
+        invitation_link = re.search(r"/invitation/(\S+)", mails)
+        invitation = db.session.scalars(select(Invitation)).one()
         grant = db.session.scalars(select(OAuthGrant)).one()
         sessions = db.session.scalars(select(UserSession).where(UserSession.user_id == owner.owner_id)).all()
         other_device = next(s for s in sessions if s.id != grant.issuer_session_id)
@@ -63,7 +69,9 @@ def world(app, client, owner, make_client):
             "scope": ["all", "others"],
             "public_id": [other_device.public_id, grant.public_id],
             "client_id": [rp.client_id],
-            "token": [reset_link.group(1), email_link.group(1)],
+            "token": [reset_link.group(1), email_link.group(1), invitation_link.group(1)],
+            "person_id": [owner.member_id, owner.owner_id],
+            "invitation_id": [invitation.id],
         }
 
 

@@ -56,6 +56,8 @@ PARAMETER_NAMES = [
     "absolute_minutes",
     "apply_now",
     "decision",
+    "name",
+    "role",
 ]
 DEEP_JSON = "[" * 100_000 + "]" * 100_000
 JSON_BODIES = {

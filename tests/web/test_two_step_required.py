@@ -24,7 +24,7 @@ SET_UP = "/account/two-step"
 SETUP_KEY = re.compile(r'<code class="setup-key" id="setup-key">([A-Z2-7 ]+)</code>')
 # Values for the rules' variables: any will do, the guard answers before the view looks at them.
 URL_VALUES = {"public_id": "x" * 22, "client_id": "some-client", "scope": "others", "filename": "css/app.css",
-              "message_id": 1, "token": "ghp_" + "x" * 43}  # fmt: skip
+              "message_id": 1, "token": "ghp_" + "x" * 43, "person_id": 1, "invitation_id": 1}  # fmt: skip
 
 
 def require_two_step(app: Flask, required: bool = True) -> None:
