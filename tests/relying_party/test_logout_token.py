@@ -51,7 +51,7 @@ def mint(portal, clock, demo, signed_in):
         with portal.app.app_context():
             if key is None:
                 return keys.sign(claims, typ, clock.now())
-            kid = keys.active_key(clock.now()).kid
+            kid = keys.jwks(clock.now())["keys"][0]["kid"]
         return jwt.encode({"alg": "RS256", "kid": kid, "typ": typ}, claims, key)
 
     return make
