@@ -46,6 +46,8 @@ test: $(VENV)/.dev-installed
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 --dist loadfile
 
+# Gatehouse embedded, production (PostgreSQL + Redis) and two production instances against a bare Flask route, in one
+# run (bench/__main__.py): about 4 minutes; `make bench BENCH_SECONDS=1 BENCH_ROUNDS=1` is a smoke run.
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench
 

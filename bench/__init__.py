@@ -1,1 +1,1 @@
-"""`make bench`: session status, OAuth token calls and grant verify, each beside hello-world under gunicorn."""
+"""`make bench`: Gatehouse's hot paths, embedded and in production (one and two instances), beside a bare Flask app."""

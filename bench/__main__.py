@@ -1,4 +1,12 @@
-"""Run the benchmark: fresh instance, gunicorn, sign-in, interleaved rounds; then the OAuth instance; report."""
+"""`make bench` (python -m bench): Gatehouse embedded, production and two production instances against a bare Flask
+route, in one run; the table is printed and written to BENCH_OUTPUT (default bench/results/latest.md).
+
+BENCH_SECONDS (default 5) is each measured window, BENCH_ROUNDS (default 2) how often every window is repeated: a
+full run takes about 16 x (1 + BENCH_SECONDS) seconds a round plus a minute of set-up; BENCH_SECONDS=1
+BENCH_ROUNDS=1 is a quick smoke run. BENCH_DATABASE_URL (else TEST_DATABASE_URL, else the local server) is the
+PostgreSQL server the bench creates its own database on; BENCH_REDIS_URL (default redis://127.0.0.1:6379/13) a Redis
+database of its own, which must be empty and is emptied afterwards.
+"""
 
 import os
 import shutil
@@ -8,38 +16,39 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import client, instance, loadgen, oauth_bench, report, server
+from bench import instance, report, server, suite
 from bench.errors import BenchError
 
-HELLO = "GET /__bench/hello (portal instance, SQLite)"
-STATUS = "GET /session/status (signed in)"
-ROUNDS = 2
-WARMUP_SECONDS = 1.0
+MAX_SECONDS, MAX_ROUNDS = 120.0, 5
 
 
 @dataclass(frozen=True)
 class Settings:
     seconds: float
-    connections: int
+    rounds: int
 
     @classmethod
     def from_env(cls) -> "Settings":
-        seconds, connections = os.environ.get("BENCH_SECONDS", "4"), os.environ.get("BENCH_CONNECTIONS", "16")
+        seconds, rounds = os.environ.get("BENCH_SECONDS", "5"), os.environ.get("BENCH_ROUNDS", "2")
         try:
-            settings = cls(float(seconds), int(connections))
+            settings = cls(float(seconds), int(rounds))
         except ValueError as exc:
-            raise BenchError(f"BENCH_SECONDS / BENCH_CONNECTIONS: {exc}") from exc
-        if not (0 < settings.seconds <= 600 and 0 < settings.connections <= 1024):
-            raise BenchError("BENCH_SECONDS must lie in (0, 600] and BENCH_CONNECTIONS in [1, 1024]")
+            raise BenchError(f"BENCH_SECONDS / BENCH_ROUNDS: {exc}") from exc
+        if not (0 < settings.seconds <= MAX_SECONDS and 1 <= settings.rounds <= MAX_ROUNDS):
+            raise BenchError(f"BENCH_SECONDS must lie in (0, {MAX_SECONDS:g}] and BENCH_ROUNDS in [1, {MAX_ROUNDS}]")
         return settings
 
 
 def main() -> int:
-    # A plain `kill` must also reach the finally blocks that stop gunicorn.
+    # A plain `kill` must also reach the finally blocks that stop gunicorn and drop the databases.
     signal.signal(signal.SIGTERM, _interrupt)
     directory = Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))
     try:
-        _bench(Settings.from_env(), directory)
+        settings = Settings.from_env()
+        # Taken before anything starts: where, what, and how busy the machine already was.
+        context = report.machine() + report.method(settings.seconds, settings.rounds, server.DESCRIPTION,
+                                                   instance.SETTINGS)  # fmt: skip
+        measured = suite.measure(directory, settings.seconds, settings.rounds)
     except BenchError as exc:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
@@ -48,66 +57,14 @@ def main() -> int:
         return 130
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+    text = report.document(context, measured)
+    print("\n" + text)
+    print(f"written to {report.save(text, report.output_path())}")
     return 0  # a missed target is a result, not a failure
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def _bench(settings: Settings, directory: Path) -> None:
-    # Taken before the run: what was measured, and how busy the machine already was.
-    context = [f"- code: {report.code_version()}", f"- load average before the run: {report.load_average()}"]
-    bench = instance.create(directory)
-    print(f"cache: {bench.cache}")
-    log_path = directory / "gunicorn.log"
-    with server.gunicorn(bench.env, log_path) as running:
-        cookie = client.signed_in_cookie(running.url, bench.email, bench.password)
-        best = _measure(running, cookie, settings)
-        if any(result.errors for result in best.values()):
-            print(f"errors under load; gunicorn log tail:\n{server.log_tail(log_path)}", file=sys.stderr)
-    oauth = oauth_bench.run(directory, settings.seconds, settings.connections)
-    if any(row.result and row.result.errors for row in oauth.rows):
-        print(f"OAuth errors under load; gunicorn log tail:\n{server.log_tail(oauth.log_path)}", file=sys.stderr)
-    _report(best, oauth, settings, [*context, f"- cache: {bench.cache}"])
-
-
-def _measure(running: server.Server, cookie: str, settings: Settings) -> dict[str, loadgen.Result]:
-    """Interleave hello and status rounds against drift; keep each request's best round (highest req/s)."""
-    targets = {
-        HELLO: loadgen.Target(running.host, running.port, "/__bench/hello"),
-        STATUS: loadgen.Target(
-            running.host, running.port, client.STATUS_PATH, {"Cookie": f"{client.COOKIE_NAME}={cookie}"}
-        ),
-    }
-    rounds: dict[str, list[loadgen.Result]] = {label: [] for label in targets}
-    for number in range(1, ROUNDS + 1):
-        for label, target in targets.items():
-            result = loadgen.run(target, settings.connections, settings.seconds, WARMUP_SECONDS)
-            rounds[label].append(result)
-            print(f"round {number}/{ROUNDS} {label}: {result.requests_per_second:.0f} req/s, {result.errors} errors")
-    return {label: max(results, key=lambda r: r.requests_per_second) for label, results in rounds.items()}
-
-
-def _report(best: dict[str, loadgen.Result], oauth: oauth_bench.Outcome, settings: Settings, context: list[str]):
-    if not best[HELLO].requests_per_second:
-        raise BenchError("no successful hello-world response: nothing to compare against")
-    ratio = best[STATUS].requests_per_second / best[HELLO].requests_per_second
-    setup = [
-        *context,
-        f"- server: {server.DESCRIPTION}, for both instances",
-        f"- portal instance (SQLite): {settings.connections} keep-alive connections, {WARMUP_SECONDS:.0f} s warm-up + "
-        f"{settings.seconds:g} s per round, hello/status interleaved, best of {ROUNDS} rounds (highest req/s)",
-        *oauth.notes,
-        f"- OAuth rows: one round each, {oauth_bench.WARMUP_SECONDS:.0f} s warm-up + {settings.seconds:g} s; "
-        "ratio = req/s over hello-world on the same instance at the same concurrency; "
-        "errors = non-200 answers by status (0 = no answer, 1 = 200 without a refresh token); bench-only settings: "
-        + ", ".join(f"{name}={value}" for name, value in oauth_bench.SETTINGS.items()),
-    ]
-    rows = [report.Row(label, settings.connections, result, best[HELLO]) for label, result in best.items()]
-    body = report.table(rows + oauth.rows) + "\n\n" + "\n\n".join([report.verdict(ratio), *oauth.verdicts])
-    print("\n" + "\n".join(setup) + "\n\n" + body)
-    print(f"\nwritten to {report.save(setup, body)}")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,21 @@
-"""Sign in over HTTP the way a browser does, and hand back the portal cookie."""
+"""One-off requests with `requests`: signing in as a browser does, tokens for the load, the answers it expects."""
 
+import base64
+import json
 import re
+from urllib.parse import quote, urlencode
 
 import requests
 
 from bench.errors import BenchError
+from bench.instance import OAuthClient
+from bench.oauth_load import TOKEN_PATH
 
 COOKIE_NAME = "gh_session"  # the development name: the bench serves plain http
 CSRF_PATTERN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 STATUS_PATH = "/session/status"
+VERIFY_PATH = "/internal/grants/verify"
+INTROSPECTION_PATH = "/oauth/introspect"
 WARM_REQUESTS = 8
 TIMEOUT_SECONDS = 10
 
@@ -38,36 +45,40 @@ def _warm(base_url: str, cookie: str) -> None:
             raise BenchError(f"GET {STATUS_PATH}: status {answer.status_code}, JSON: {is_json}")
 
 
-def refresh_tokens(base_url: str, form_for_code, codes: list) -> list[str]:
-    """Exchange each code (form_for_code(code) is the POST body): one new refresh-token chain per code."""
-    chains = []
-    with requests.Session() as http:
-        for code in codes:
-            answer = http.post(base_url + "/oauth/token", data=form_for_code(code), timeout=TIMEOUT_SECONDS)
-            if answer.status_code != 200 or "refresh_token" not in answer.json():
-                raise BenchError(f"POST /oauth/token (authorization_code): status {answer.status_code}")
-            chains.append(answer.json()["refresh_token"])
-    return chains
+def token_answer(base_url: str, form: dict) -> dict:
+    """POST /oauth/token with form; the JSON answer, which must hold a refresh token."""
+    answer = requests.post(base_url + TOKEN_PATH, data=form, timeout=TIMEOUT_SECONDS)
+    body = answer.json() if answer.headers.get("Content-Type", "").startswith("application/json") else {}
+    if answer.status_code != 200 or not body.get("refresh_token"):
+        raise BenchError(f"POST {TOKEN_PATH} ({form.get('grant_type')}): status {answer.status_code}")
+    return body
 
 
-def refresh_once(base_url: str, form: dict) -> int:
-    """One refresh over a fresh connection: the status (a check that a chain is still alive)."""
-    return requests.post(base_url + "/oauth/token", data=form, timeout=TIMEOUT_SECONDS).status_code
+def basic(client_id: str, secret: str) -> str:
+    """RFC 6749 §2.3.1: both parts form-urlencoded, then Base64."""
+    pair = f"{quote(client_id, safe='')}:{quote(secret, safe='')}"
+    return "Basic " + base64.b64encode(pair.encode()).decode()
 
 
-def grant_token(base_url: str, form: dict) -> str:
-    """Exchange one code (form is the POST body) and hand back the grant token of its answer."""
-    answer = requests.post(base_url + "/oauth/token", data=form, timeout=TIMEOUT_SECONDS)
-    token = answer.json().get("grant_token") if answer.status_code == 200 else None
-    if not isinstance(token, str) or not token:
-        raise BenchError(f"POST /oauth/token (authorization_code): status {answer.status_code}, no grant_token")
-    return token
+def verify_request(client: OAuthClient, grant_token: str) -> tuple[dict[str, str], bytes]:
+    """The headers and body of a grant verify (the client API's JSON, HTTP Basic)."""
+    headers = {"Authorization": basic(client.client_id, client.secret), "Content-Type": "application/json"}
+    return headers, json.dumps({"grant": grant_token}).encode()
 
 
-def verify_grant(base_url: str, path: str, auth: tuple[str, str], token: str) -> bytes:
-    """One grant verify over a fresh connection: the body, once checked to read {"active": true, ...}."""
-    answer = requests.post(base_url + path, json={"grant": token}, auth=auth, timeout=TIMEOUT_SECONDS)
+def introspection_request(client: OAuthClient, access_token: str) -> tuple[dict[str, str], bytes]:
+    """The headers and body of an RFC 7662 introspection of an access token (client_secret_basic)."""
+    headers = {"Authorization": basic(client.client_id, client.secret),
+               "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
+    return headers, urlencode({"token": access_token}).encode()
+
+
+def active_answer(base_url: str, path: str, request: tuple[dict[str, str], bytes]) -> bytes:
+    """POST the request (headers, body) once over a fresh connection; the body, checked to read {"active": true}."""
+    headers, body = request
+    answer = requests.post(base_url + path, data=body, headers=headers, timeout=TIMEOUT_SECONDS)
     is_json = answer.headers.get("Content-Type", "").startswith("application/json")
     if answer.status_code != 200 or not is_json or answer.json().get("active") is not True:
-        raise BenchError(f"POST {path}: status {answer.status_code}, JSON: {is_json}, answer: {answer.text[:120]}")
+        raise BenchError(f"POST {path}: status {answer.status_code}, JSON: {is_json}, active: "
+                         f"{answer.json().get('active') if is_json else None}")  # fmt: skip
     return answer.content

@@ -1,10 +1,19 @@
-"""A small HTTP/1.1 keep-alive load generator on asyncio streams (standard library only)."""
+"""A small HTTP/1.1 keep-alive load generator on asyncio streams, and the measured window every load runs in.
+
+A window: the clients start one by one during the first half of the warm-up, then `seconds` are measured. Only
+responses completed inside the window count; with a meter, the CPU time of the serving processes is read when the
+window opens and when it closes (bench.cpu), and so is this process's own (the load generator's).
+"""
 
 import asyncio
 import math
+import os
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+
+from bench.cpu import Meter, Spent
 
 REQUEST_TIMEOUT_SECONDS = 10.0
 RECONNECT_PAUSE_SECONDS = 0.01
@@ -59,12 +68,12 @@ class Result:
     window_end: float
     latencies: list[float] = field(default_factory=list)
     error_statuses: Counter = field(default_factory=Counter)  # status 0: no answer (connection trouble)
-    last_completion: float = 0.0
+    cpu: dict[str, Spent] = field(default_factory=dict)  # by part (bench.cpu), when metered
+    client_cpu_seconds: float = math.nan  # the load generator's own, over the window
 
     def record(self, status: int, started: float, ended: float) -> None:
         if not self.window_start <= ended <= self.window_end:
             return
-        self.last_completion = max(self.last_completion, ended)
         if 200 <= status < 300:
             self.latencies.append(ended - started)
         else:
@@ -75,9 +84,19 @@ class Result:
         return self.error_statuses.total()
 
     @property
+    def seconds(self) -> float:
+        return self.window_end - self.window_start
+
+    @property
     def requests_per_second(self) -> float:
         """Successful (2xx) responses per second: errors never inflate the rate."""
-        return len(self.latencies) / (self.window_end - self.window_start)
+        return len(self.latencies) / self.seconds
+
+    def cpu_ms_per_request(self, parts: Sequence[str]) -> float:
+        """CPU milliseconds the named parts spent per successful response; NaN when a part was not metered."""
+        if not self.latencies or any(part not in self.cpu for part in parts):
+            return math.nan
+        return sum(self.cpu[part].seconds for part in parts) / len(self.latencies) * 1000
 
     def percentile_ms(self, fraction: float) -> float:
         """Nearest-rank percentile of the 2xx latencies, in milliseconds."""
@@ -88,25 +107,60 @@ class Result:
         return ordered[rank - 1] * 1000
 
 
-def run(target: Target, connections: int, seconds: float, warmup_seconds: float) -> Result:
-    """Keep `connections` connections busy for warm-up plus `seconds`; measure the last `seconds`."""
-    return asyncio.run(_run(target, connections, seconds, warmup_seconds))
+ClientLoop = Callable[[int, Result], Awaitable[None]]
 
 
-async def _run(target: Target, connections: int, seconds: float, warmup_seconds: float) -> Result:
-    start = time.perf_counter() + warmup_seconds
+def window(clients: int, seconds: float, warmup_seconds: float, client_loop: ClientLoop,
+           meter: Meter | None = None) -> Result:  # fmt: skip
+    """Run client_loop(index, result) for each client until the window closes; measure the last `seconds`."""
+    return asyncio.run(_window(clients, seconds, warmup_seconds, client_loop, meter))
+
+
+async def _window(clients: int, seconds: float, warmup: float, client_loop: ClientLoop, meter: Meter | None) -> Result:
+    start = time.perf_counter() + warmup
     result = Result(start, start + seconds)
-    async with asyncio.timeout(warmup_seconds + seconds + 2 * REQUEST_TIMEOUT_SECONDS):
-        ramp = warmup_seconds / 2 / connections
-        await asyncio.gather(*(_connection(target, result, index * ramp) for index in range(connections)))
+
+    async def delayed(index: int) -> None:
+        # Opening the connections one by one during warm-up lets the kernel hand them to both gunicorn workers;
+        # opened all at once, the first worker to wake up accepts every one.
+        await asyncio.sleep(index * warmup / 2 / clients)
+        await client_loop(index, result)
+
+    async with asyncio.timeout(warmup + seconds + 2 * REQUEST_TIMEOUT_SECONDS):
+        await asyncio.gather(_metered(result, meter), *(delayed(index) for index in range(clients)))
     return result
 
 
-async def _connection(target: Target, result: Result, delay: float) -> None:
+async def _metered(result: Result, meter: Meter | None) -> None:
+    """Read the CPU times as the window opens and as it closes (a few milliseconds of /proc reading each)."""
+    if meter is None:
+        return
+    await asyncio.sleep(result.window_start - time.perf_counter())
+    meter.start()
+    own = _own_cpu_seconds()
+    await asyncio.sleep(result.window_end - time.perf_counter())
+    result.client_cpu_seconds = _own_cpu_seconds() - own
+    result.cpu = meter.stop()
+
+
+def _own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def run(targets: Sequence[Target], connections: int, seconds: float, warmup_seconds: float,
+        meter: Meter | None = None) -> Result:  # fmt: skip
+    """Keep `connections` connections busy, connection i on targets[i % len(targets)] (a load balancer keeping
+    each connection on one instance)."""
+
+    async def connection(index: int, result: Result) -> None:
+        await _connection(targets[index % len(targets)], result)
+
+    return window(connections, seconds, warmup_seconds, connection, meter)
+
+
+async def _connection(target: Target, result: Result) -> None:
     """One client connection: reconnect after a failure or a close, until the window ends."""
-    # Opening the connections one by one during warm-up lets the kernel hand them to both
-    # gunicorn workers; opened all at once, the first worker to wake up accepts every one.
-    await asyncio.sleep(delay)
     payload = target.request_bytes()
     while time.perf_counter() < result.window_end:
         try:

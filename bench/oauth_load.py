@@ -1,7 +1,7 @@
-"""OAuth load on asyncio streams (standard library only): codes minted, codes exchanged, refresh chains rotated.
+"""OAuth load on asyncio streams (standard library only): codes minted, refresh chains rotated.
 
-Unlike loadgen's fixed GET, every request here depends on an earlier answer: a rotation posts the refresh
-token the previous response returned, an exchange spends a code minted beforehand (single use).
+Unlike loadgen's fixed requests, every rotation depends on the answer before it: it posts the refresh token the
+previous response returned.
 """
 
 import asyncio
@@ -10,11 +10,13 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from bench.cpu import Meter
 from bench.instance import OAuthClient
-from bench.loadgen import CONNECTION_ERRORS, REQUEST_TIMEOUT_SECONDS, Response, Result, read_response
+from bench.loadgen import CONNECTION_ERRORS, REQUEST_TIMEOUT_SECONDS, Response, Result, read_response, window
 
 TOKEN_PATH = "/oauth/token"
 AUTHORIZE_PATH = "/oauth/authorize"
@@ -134,13 +136,15 @@ def exchange_form(client: OAuthClient, code: Code) -> dict:
                        redirect_uri=client.redirect_uri)  # fmt: skip
 
 
-def rotate(host: str, port: int, client: OAuthClient, tokens: list[str], seconds: float, warmup: float) -> Result:
-    """One connection per refresh-token chain, each rotating its own chain serially; tokens end up current."""
+def rotate(servers: Sequence[tuple[str, int]], client: OAuthClient, tokens: list[str], seconds: float,
+           warmup: float, meter: Meter | None = None) -> Result:  # fmt: skip
+    """One connection per refresh-token chain, each rotating its own chain back to back, chain i on
+    servers[i % len(servers)] (host, port); tokens end up current."""
 
     async def chain(index: int, result: Result) -> None:
-        await _chain(host, port, client, tokens, index, result)
+        await _chain(*servers[index % len(servers)], client, tokens, index, result)
 
-    return asyncio.run(_windowed(len(tokens), seconds, warmup, chain))
+    return window(len(tokens), seconds, warmup, chain, meter)
 
 
 async def _chain(host: str, port: int, client: OAuthClient, tokens: list[str], index: int, result: Result) -> None:
@@ -176,43 +180,3 @@ def _refresh_token_of(response: Response) -> str | None:
     except (ValueError, AttributeError):
         return None
     return token if isinstance(token, str) and token else None
-
-
-def exchange(host: str, port: int, client: OAuthClient, codes: list[Code], connections: int, seconds: float,
-             warmup: float) -> tuple[Result, bool]:  # fmt: skip
-    """Spend the codes over `connections` connections; also says whether they ran out before the window ended."""
-    pending = list(reversed(codes))
-
-    async def worker(_index: int, result: Result) -> None:
-        connection = Connection(host, port)
-        try:
-            while pending and (started := time.perf_counter()) < result.window_end:
-                payload = request_bytes(host, port, "POST", TOKEN_PATH, exchange_form(client, pending.pop()))
-                try:
-                    response = await connection.send(payload)
-                except CONNECTION_ERRORS:
-                    result.record(0, started, time.perf_counter())
-                    continue  # a code is never presented twice: a second use revokes the grant
-                result.record(response.status, started, time.perf_counter())
-        finally:
-            connection.close()
-
-    result = asyncio.run(_windowed(connections, seconds, warmup, worker))
-    ran_out = not pending and result.last_completion < result.window_end
-    if ran_out and result.last_completion > result.window_start:
-        result.window_end = result.last_completion  # the rate over the time the codes lasted
-    return result, ran_out
-
-
-async def _windowed(clients: int, seconds: float, warmup: float, client_loop) -> Result:
-    """Run client_loop(index, result) for each client, opened one by one during the first half of the warm-up."""
-    start = time.perf_counter() + warmup
-    result = Result(start, start + seconds)
-
-    async def delayed(index: int) -> None:
-        await asyncio.sleep(index * warmup / 2 / clients)
-        await client_loop(index, result)
-
-    async with asyncio.timeout(warmup + seconds + 2 * REQUEST_TIMEOUT_SECONDS):
-        await asyncio.gather(*(delayed(index) for index in range(clients)))
-    return result

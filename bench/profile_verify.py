@@ -6,7 +6,7 @@ the same way, for the app's per-request floor.
 
 import sys
 
-from bench import profiling, verify_bench
+from bench import client, profiling
 from bench.errors import BenchError
 
 PROFILED = 200
@@ -29,14 +29,15 @@ PARTS = (
 
 
 def _profile(setup: profiling.Setup) -> None:
-    # As in bench.bench_app, registered before the first request (Flask refuses routes after it).
+    # Hello-world inside the app, for its own per-request floor: registered before the first request (Flask refuses
+    # routes after it).
     setup.app.add_url_rule("/__bench/hello", "bench_hello", lambda: "hello")
     token = profiling.token_answer(setup)["grant_token"]
     api = setup.app.test_client()
-    headers = {"Authorization": verify_bench.basic(setup.rp.client_id, setup.rp.secret)}
+    headers = {"Authorization": client.basic(setup.rp.client_id, setup.rp.secret)}
 
     def verify() -> None:
-        answer = api.post(verify_bench.VERIFY_PATH, json={"grant": token}, headers=headers)
+        answer = api.post(client.VERIFY_PATH, json={"grant": token}, headers=headers)
         if answer.status_code != 200 or answer.json.get("active") is not True:
             raise BenchError(f"verify: status {answer.status_code}")
 
@@ -45,7 +46,7 @@ def _profile(setup: profiling.Setup) -> None:
             raise BenchError("hello: not 200")
 
     verify_ms, hello_ms = profiling.mean_ms(verify), profiling.mean_ms(hello)
-    print(f"{setup.where}, cache: {setup.bench.cache}: one warm verify takes {verify_ms:.2f} ms in-process, "
+    print(f"{setup.where}: one warm verify takes {verify_ms:.2f} ms in-process, "
           f"hello-world {hello_ms:.2f} ms (means of {profiling.TIMED})")  # fmt: skip
     profiling.profile("warm verifies", verify, PROFILED, PARTS)
 

@@ -1,6 +1,6 @@
-"""In-process profiling of one OAuth call: the OAuth bench's instance, driven through the Flask test client.
+"""In-process profiling of one call in the production configuration, driven through the Flask test client.
 
-Same setup as the OAuth bench (private PostgreSQL database, or SQLite when none answers, and its bench-only
+Same setup as `make bench`'s production instance (the bench's own PostgreSQL and Redis databases, its bench-only
 settings), so that only the app's own work is measured: no gunicorn, no sockets.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from bench import client, database, instance, oauth_bench, oauth_load
+from bench import client, database, instance, oauth_load
 from bench.errors import BenchError
 
 WARM, TIMED = 5, 20
@@ -35,10 +35,14 @@ class Setup:
 
 
 def main(body: Callable[[Setup], None]) -> int:
-    """Run body on a fresh instance; always drop the database and the directory."""
+    """Run body on a fresh instance; always drop the databases and the directory."""
     directory = Path(tempfile.mkdtemp(prefix="gatehouse-profile-"))
     try:
-        with database.private_postgres() as url, _app(directory, url) as setup:
+        with (
+            database.private_postgres() as postgres,
+            database.private_redis() as redis,
+            _app(directory, postgres, redis) as setup,
+        ):
             body(setup)
     except BenchError as exc:
         print(f"profile failed: {exc}", file=sys.stderr)
@@ -49,16 +53,15 @@ def main(body: Callable[[Setup], None]) -> int:
 
 
 @contextlib.contextmanager
-def _app(directory: Path, url: str | None) -> Iterator[Setup]:
-    bench = instance.create(directory, url, **oauth_bench.SETTINGS)
-    rp = instance.register_client(bench, oauth_bench.REDIRECT_URI)
+def _app(directory: Path, postgres: database.Postgres, redis: database.Redis) -> Iterator[Setup]:
+    bench = instance.create(directory, postgres.url, redis.url)
     os.environ.update(bench.env)  # create_app reads its settings from the environment
     from app import create_app
     from app.extensions import db
 
     app = create_app()
     try:
-        yield Setup(app, bench, rp, database.describe(url) if url else "SQLite")
+        yield Setup(app, bench, bench.client, f"{postgres.description}, {redis.description}")
     finally:
         with app.app_context():
             db.engine.dispose()  # before the private database is dropped
