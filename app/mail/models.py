@@ -34,6 +34,7 @@ class MailMessage(OutboxRow, Model):
             select(func.max(settled.id))
             .where(settled.recipient == recipient)
             .where(or_(settled.delivered_at.is_not(None), settled.failed_at.is_not(None)))
+            .correlate_except(settled)  # the address is the outermost query's (two levels up): never joined in here
             .scalar_subquery()
         )
         refused = select(cls.last_error).where(cls.id == newest, cls.failed_at.is_not(None), cls.last_status >= 500)
