@@ -111,10 +111,13 @@ class Meter:
 
 
 def spent(before: dict[str, dict[int, int]], after: dict[str, dict[int, int]]) -> dict[str, Spent]:
-    """Per part: the sum over its processes of (ticks at the end - ticks at the start, 0 for a new process)."""
+    """Per part: the sum over its processes of (ticks at the end - ticks at the start, 0 for a new process). A part
+    whose processes could not be read at all is left out (not measured), never counted as zero."""
     out = {}
     for name, ending in after.items():
         starting = before.get(name, {})
+        if not starting and not ending:
+            continue
         ticks = sum(value - starting.get(pid, 0) for pid, value in ending.items())
         ended = len(starting.keys() - ending.keys())
         out[name] = Spent(ticks / TICKS_PER_SECOND, len(ending), ended)

@@ -63,11 +63,9 @@ def private_postgres() -> Iterator[Postgres]:
             monitor.execute(sa.text(f'CREATE DATABASE "{name}"'))
             url = base.set(database=name).render_as_string(hide_password=False)
             yield Postgres(url, name, _describe_postgres(monitor), _postgres_processes(monitor, name))
-            # FORCE ends connections a stopped gunicorn may have left behind.
-            _drop(monitor, name)
     finally:
         with contextlib.suppress(sa.exc.SQLAlchemyError), admin.connect() as connection:
-            _drop(connection, name)
+            _drop(connection, name)  # FORCE ends connections a stopped gunicorn may have left behind
         admin.dispose()
 
 

@@ -176,10 +176,13 @@ def _raw_line(where: str, path: str, connections: int, result: Result, parts: tu
 
 
 def cpu_cell(result: Result, parts: Sequence[str]) -> str:
-    """app 1.20 + PostgreSQL 0.80 + Redis 0.10 = 2.10 (n/a when a part could not be read)."""
+    """app 1.20 + PostgreSQL 0.80 + Redis 0.10 = 2.10 (n/a when a part could not be read), and a warning when a
+    metered process ended during the window."""
     each = [f"{PART_NAMES[part]} {_ms(result.cpu_ms_per_request((part,)))}" for part in parts]
     total = _ms(result.cpu_ms_per_request(parts))
-    return total if len(parts) == 1 else f"{' + '.join(each)} = {total}"
+    text = total if len(parts) == 1 else f"{' + '.join(each)} = {total}"
+    ended = sum(result.cpu[part].ended for part in parts if part in result.cpu)
+    return text + (f" ({ended} process(es) ended during the window: what they spent in it is missing)" if ended else "")
 
 
 def _client_share(result: Result) -> str:

@@ -6,6 +6,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import requests
@@ -19,7 +20,8 @@ GATEHOUSE = "wsgi:app"  # what `make run` and a deployment serve
 GATEHOUSE_READY_PATH = "/login"
 START_TIMEOUT_SECONDS = 60.0  # a loaded 2-core machine imports the app slowly
 STOP_TIMEOUT_SECONDS = 10.0
-DESCRIPTION = f"gunicorn -k gthread -w {WORKERS} --threads {THREADS} (and the repository's gunicorn.conf.py)"
+DESCRIPTION = (f"gunicorn {version('gunicorn')} -k gthread -w {WORKERS} --threads {THREADS} (and the repository's "
+               f"gunicorn.conf.py), Flask {version('flask')}")  # fmt: skip
 
 
 @dataclass(frozen=True)

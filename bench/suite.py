@@ -164,7 +164,7 @@ def _round(run: Run, number: int, bare: list[server.Server], gatehouses: dict[st
             instances = bare[: baseline_of(column, VERIFY).instances]
             for connections in sorted({connections_of(path) for path in PATHS}, reverse=True):
                 key = Baseline(len(instances), connections)
-                result = _short_window(run, instances, connections, _bare_target)
+                result = _short_window(run, instances, connections, _bare)
                 _progress(number, run.rounds, f"bare route x{key.instances}", connections, result, instances)
                 run.measured.keep(key, result)
         gatehouse = gatehouses[column]
@@ -180,45 +180,43 @@ def _measure_path(run: Run, gatehouse: Gatehouse, path: str) -> loadgen.Result:
     if path == REFRESH:
         where = [(s.host, s.port) for s in servers]
         return oauth_load.rotate(where, gatehouse.rp, gatehouse.chains, run.seconds, WARMUP_SECONDS, run.meter(servers))
-    target = {VERIFY: _verify_target, STATUS: _status_target, INTROSPECTION: _introspection_target(gatehouse)}[path]
-    return _short_window(run, servers, SHORT_CONNECTIONS, lambda s: target(s, gatehouse))
+    targets = {VERIFY: _verify, STATUS: _status, INTROSPECTION: _introspection}[path](gatehouse)
+    return _short_window(run, servers, SHORT_CONNECTIONS, targets)
 
 
-def _short_window(run: Run, servers: list[server.Server], connections: int,
-                  target: Callable[[server.Server], loadgen.Target]) -> loadgen.Result:  # fmt: skip
-    targets = [target(s) for s in servers]
-    return loadgen.run(targets, connections, run.seconds, WARMUP_SECONDS, run.meter(servers))
+Targets = Callable[[server.Server], loadgen.Target]  # the request sent again and again to one server
 
 
-def _bare_target(s: server.Server) -> loadgen.Target:
+def _short_window(run: Run, servers: list[server.Server], connections: int, target: Targets) -> loadgen.Result:
+    return loadgen.run([target(s) for s in servers], connections, run.seconds, WARMUP_SECONDS, run.meter(servers))
+
+
+def _bare(s: server.Server) -> loadgen.Target:
     return loadgen.Target(s.host, s.port, bare_app.PATH, expected_body=b"hello")
 
 
-def _verify_target(s: server.Server, gatehouse: Gatehouse) -> loadgen.Target:
+def _verify(gatehouse: Gatehouse) -> Targets:
     headers, body = client.verify_request(gatehouse.rp, gatehouse.grant_token)
-    return loadgen.Target(s.host, s.port, client.VERIFY_PATH, headers, "POST", body, gatehouse.verify_answer)
+    return lambda s: loadgen.Target(s.host, s.port, client.VERIFY_PATH, headers, "POST", body, gatehouse.verify_answer)
 
 
-def _status_target(s: server.Server, gatehouse: Gatehouse) -> loadgen.Target:
+def _status(gatehouse: Gatehouse) -> Targets:
     # The answer counts down the idle and absolute times left: its body changes, so only the status is checked.
-    return loadgen.Target(s.host, s.port, client.STATUS_PATH, {"Cookie": f"{client.COOKIE_NAME}={gatehouse.cookie}"})
+    headers = {"Cookie": f"{client.COOKIE_NAME}={gatehouse.cookie}"}
+    return lambda s: loadgen.Target(s.host, s.port, client.STATUS_PATH, headers)
 
 
-def _introspection_target(gatehouse: Gatehouse) -> Callable[[server.Server, Gatehouse], loadgen.Target]:
+def _introspection(gatehouse: Gatehouse) -> Targets:
     """A fresh access token (one refresh of the introspection chain), whose answer every server must give."""
     first = gatehouse.servers[0]
     fresh = client.token_answer(first.url, oauth_load.refresh_form(gatehouse.rp, gatehouse.introspection_chain[0]))
     gatehouse.introspection_chain[0] = fresh["refresh_token"]
-    request = client.introspection_request(gatehouse.rp, fresh["access_token"])
-    answers = {client.active_answer(s.url, client.INTROSPECTION_PATH, request) for s in gatehouse.servers}
+    headers, body = client.introspection_request(gatehouse.rp, fresh["access_token"])
+    answers = {client.active_answer(s.url, client.INTROSPECTION_PATH, (headers, body)) for s in gatehouse.servers}
     if len(answers) != 1:
         raise BenchError(f"POST {client.INTROSPECTION_PATH}: the servers answer the same token differently")
     answer = answers.pop()
-
-    def target(s: server.Server, _gatehouse: Gatehouse) -> loadgen.Target:
-        return loadgen.Target(s.host, s.port, client.INTROSPECTION_PATH, request[0], "POST", request[1], answer)
-
-    return target
+    return lambda s: loadgen.Target(s.host, s.port, client.INTROSPECTION_PATH, headers, "POST", body, answer)
 
 
 def _progress(number: int, rounds: int, what: str, connections: int, result: loadgen.Result,

@@ -100,9 +100,18 @@ def test_the_raw_table_splits_cpu_per_request_by_part():
 
 
 def test_cpu_spent_counts_new_processes_whole_and_reports_ended_ones():
-    before = {"app": {10: 100, 11: 50}, "redis": {20: 7}}
-    after = {"app": {10: 130, 12: 5}, "redis": {20: 9}}
+    before = {"app": {10: 100, 11: 50}, "redis": {20: 7}, "postgresql": {}}
+    after = {"app": {10: 130, 12: 5}, "redis": {20: 9}, "postgresql": {}}
     spent = cpu.spent(before, after)
     ticks = cpu.TICKS_PER_SECOND
     assert spent["app"] == cpu.Spent((30 + 5) / ticks, processes=2, ended=1)
     assert spent["redis"] == cpu.Spent(2 / ticks, processes=1, ended=0)
+    assert "postgresql" not in spent  # no process could be read: not measured, rather than zero
+
+
+def test_a_part_not_measured_or_a_process_ended_is_said_in_the_cpu_cell():
+    result = window(100, 10, {APP: 0.1, POSTGRESQL: 0.1})
+    assert report.cpu_cell(result, (APP, POSTGRESQL, REDIS)) == "app 1.00 + PostgreSQL 1.00 + Redis n/a = n/a"
+    result.cpu[APP] = cpu.Spent(0.1, processes=3, ended=1)
+    assert report.cpu_cell(result, (APP,)).endswith("(1 process(es) ended during the window: what they spent in it "
+                                                    "is missing)")  # fmt: skip
