@@ -86,7 +86,7 @@ def setup_oauth(app: Flask) -> None:
 
 
 def setup_blueprints(app: Flask) -> None:
-    from app.accounts import account_policy_views, email_change_views, passkey_views, reset_views
+    from app.accounts import account_policy_views, email_change_views, not_me_views, passkey_views, reset_views
     from app.accounts import email_change_models as _email_change_models  # noqa: F401 (tables for migrations)
     from app.accounts import views as accounts
     from app.audit import views as activity
@@ -106,6 +106,7 @@ def setup_blueprints(app: Flask) -> None:
     app.register_blueprint(accounts.bp)
     app.register_blueprint(passkey_views.bp)
     app.register_blueprint(reset_views.bp)
+    app.register_blueprint(not_me_views.bp)
     app.register_blueprint(email_change_views.bp)
     app.register_blueprint(sessions.bp)
     app.register_blueprint(account_policy_views.bp)

@@ -52,12 +52,23 @@ def request_reset(email: str, ip: str, now: datetime) -> None:
         log.info("password reset request refused by the per-address limit")
         return
     # Charged for unknown addresses too, so the limit itself says nothing about which addresses exist.
-    if ratelimit.charge(((MAILS_PER_EMAIL, "reset-email", ratelimit.account_key(email)),)) is not None:
+    if not within_mail_limit(email):
         log.info("password reset request refused by the per-e-mail limit")
         return
     user = User.by_email(email)
     if user is None or user.disabled_at is not None:
         return
+    send_link(user, now)
+
+
+def within_mail_limit(email: str) -> bool:
+    """Charge one reset mail to the address's limit (3 an hour, whoever asks); False when it is spent."""
+    return ratelimit.charge(((MAILS_PER_EMAIL, "reset-email", ratelimit.account_key(email)),)) is None
+
+
+def send_link(user: User, now: datetime) -> None:
+    """Mail the user a new single-use, 30-minute reset link (in the caller's transaction). The caller decides who
+    may have one and charges the per-e-mail limit (request_reset; a "This wasn't me" report)."""
     token = tokens.new_token(TOKEN_PREFIX)
     db.session.add(
         PasswordReset(

@@ -9,6 +9,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from app.accounts import new_device
 from app.accounts.errors import AccountDisabled, AccountError, InvalidCredentials, TooManyAttempts
 from app.accounts.models import ROLES, Account, User, normalize_email
 from app.audit import services as audit
@@ -258,6 +259,7 @@ def _open_session(user: User, auth_methods: str, meta: RequestMeta, now: datetim
     if replaces is not None:
         sessions.end_session(replaces, sessions.REASON_REPLACED, now, tag=EventTag.SIGN_OUT, ip=meta.ip)
     session = sessions.start_session(user, meta, now, auth_methods)
+    new_device.on_sign_in(user, session, now)  # before last_login_at moves: an account's first sign-in is not alerted
     user.last_login_at = now
     audit.record(
         EventTag.SIGN_IN_SUCCESS,

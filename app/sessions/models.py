@@ -2,7 +2,8 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, select, update
+from sqlalchemy import ForeignKey, Index, String, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql import ColumnElement, func
 from sqlalchemy.sql.elements import SQLColumnExpression
@@ -21,6 +22,25 @@ class KnownDevice(Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    @classmethod
+    def remember(cls, user_id: int, device_id: str, now: datetime) -> bool:
+        """Record that the user signed in from this device; True when it was new to them. One statement, INSERT …
+        ON CONFLICT DO NOTHING on both databases: of two concurrent sign-ins from one new device exactly one inserts
+        (PostgreSQL makes the other wait for it on the primary key), so one alert."""
+        insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+        statement = (
+            insert(cls)
+            .values(user_id=user_id, device_id=device_id, first_seen_at=now)
+            .on_conflict_do_nothing(index_elements=[cls.user_id, cls.device_id])
+            .returning(cls.user_id)  # a row back only when inserted (an ORM insert's rowcount is -1 on psycopg)
+        )
+        return db.session.execute(statement).first() is not None
+
+    @classmethod
+    def forget(cls, user_id: int, device_id: str) -> None:
+        """The user said a sign-in from this device was not theirs: the next one from it is new again (alerted)."""
+        db.session.execute(delete(cls).where(cls.user_id == user_id, cls.device_id == device_id))
 
 
 class UserSession(Model):
@@ -79,7 +99,6 @@ class UserSession(Model):
         """A correlated newest activity over a user's sessions, ended ones included, for lists of people."""
         return select(func.max(cls.last_used_at)).where(cls.user_id == user_id).scalar_subquery()
 
-
     @staticmethod
     def _account_user_ids(account_id: int):
         return select(User.id).where(User.account_id == account_id).scalar_subquery()
@@ -123,6 +142,23 @@ class UserSession(Model):
                 cls.idle_minutes == idle_minutes,
             )
             .values(last_used_at=at, idle_expires_at=idle_expires_at)
+        )
+        return changed == 1
+
+    @classmethod
+    def relabel_ended(cls, session_id: int, reason: str) -> bool:
+        """An already ended session's reason becomes `reason` unless it already is; True when this call changed it.
+        A conditional UPDATE, so of two concurrent calls one wins (the other waits for its row lock and then finds
+        the reason set)."""
+        changed = rows_changed(
+            update(cls)
+            .where(
+                cls.id == session_id,
+                cls.revoked_at.is_not(None),
+                or_(cls.revoked_reason.is_(None), cls.revoked_reason != reason),
+            )
+            .values(revoked_reason=reason)
+            .execution_options(synchronize_session=False)
         )
         return changed == 1
 

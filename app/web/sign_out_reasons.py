@@ -4,6 +4,7 @@ A remote sign-out is a security event: calling it "session expired" would hide i
 Values outside the set show no notice, so a crafted link cannot put words on the sign-in page.
 """
 
+from app.accounts.new_device import REASON_NOT_ME
 from app.accounts.services import REASON_PASSWORD_CHANGED
 from app.sessions.revocation import REASON_DEVICE, REASON_OTHER_DEVICES, REASON_OWNER
 
@@ -27,6 +28,7 @@ _BY_ENDED_REASON = {
     REASON_OTHER_DEVICES: SIGNED_OUT_ELSEWHERE,
     REASON_OWNER: SIGNED_OUT_BY_OWNER,
     REASON_PASSWORD_CHANGED: PASSWORD_CHANGED,
+    REASON_NOT_ME: SIGNED_OUT_ELSEWHERE,  # reported from the new-device alert's link
 }
 
 

@@ -19,7 +19,8 @@ from app.web.htmx import client_redirect, is_htmx
 SET_UP_PAGE = "factors.page"
 # Exactly what enrolment needs: the two-step page and its set-up steps, the passkey registration ceremony,
 # re-authentication, signing out (here or from a client app), the expiry banner's poll and its "Stay signed in",
-# and static files. A request no route matched (404, 405) has no endpoint and gets its error page.
+# reporting a sign-in as not one's own, and static files. A request no route matched (404, 405) has no endpoint and
+# gets its error page.
 ALLOWED_ENDPOINTS = frozenset(
     {
         SET_UP_PAGE,
@@ -32,6 +33,8 @@ ALLOWED_ENDPOINTS = frozenset(
         "oauth.logout",
         "sessions.status",
         "sessions.extend",
+        "not_me.confirm",  # a new-device alert's "This wasn't me": the link is its own authority, whoever is signed in
+        "not_me.report",
         "static",
     }
 )

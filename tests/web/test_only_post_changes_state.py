@@ -60,6 +60,7 @@ def world(app, client, owner, make_client):
         reset_link = re.search(r"/reset-password/(\S+)", mails)
         email_link = re.search(r"/account/email/confirm/(\S+)", mails)
         invitation_link = re.search(r"/invitation/(\S+)", mails)
+        not_me_link = re.search(r"/not-me/(\S+)", mails)  # the owner's other device was alerted
         invitation = db.session.scalars(select(Invitation)).one()
         grant = db.session.scalars(select(OAuthGrant)).one()
         sessions = db.session.scalars(select(UserSession).where(UserSession.user_id == owner.owner_id)).all()
@@ -69,7 +70,7 @@ def world(app, client, owner, make_client):
             "scope": ["all", "others"],
             "public_id": [other_device.public_id, grant.public_id],
             "client_id": [rp.client_id],
-            "token": [reset_link.group(1), email_link.group(1), invitation_link.group(1)],
+            "token": [reset_link.group(1), email_link.group(1), invitation_link.group(1), not_me_link.group(1)],
             "person_id": [owner.member_id, owner.owner_id],
             "invitation_id": [invitation.id],
         }
