@@ -130,7 +130,7 @@ class Cell:
         if self.goal.cpu_ms is None:
             details.append(f"{_ms(self.cpu_ms)} ms CPU")
         if self.result.errors:
-            details.append(f"{self.result.errors} errors")
+            details.append(f"{self.result.errors} error{'s' if self.result.errors > 1 else ''}")
         return f"{ratio} ({', '.join(details)})"
 
 
