@@ -73,6 +73,7 @@ def test_every_portal_page_is_axe_clean(live_server, owner, new_context, width):
     expect(anonymous.locator("[data-error-summary]")).to_be_visible()
     scan_current(anonymous, found)
     scan_second_step(live_server, owner.member_id, anonymous, found)
+    scan(anonymous, f"{base}/invitation/ghi_no-such-link", found, signed_in=False)
 
     other_device = new_context(viewport=viewport).new_page()
     sign_in(other_device, base)
@@ -82,7 +83,9 @@ def test_every_portal_page_is_axe_clean(live_server, owner, new_context, width):
     for path in ("/", "/account/devices", "/account/apps", "/account", "/account/two-step", "/account/security",
                  "/account/activity", "/account/security/activity", "/account/security/activity?kind=nothing",
                  f"/account/devices/{other.public_id}/sign-out", "/account/devices/sign-out-others",
-                 "/account/security/revoke/others", "/account/security/revoke/all", "/no-such-page"):  # fmt: skip
+                 "/account/security/revoke/others", "/account/security/revoke/all", "/no-such-page",
+                 "/account/people", *(f"/account/people/{owner.member_id}/{action}"
+                                      for action in ("sign-out", "disable", "remove"))):  # fmt: skip
         scan(page, base + path, found)
 
     page.goto(consent_url(live_server))
