@@ -9,6 +9,14 @@ from app.extensions import Model, db, rows_changed
 from app.mail.models import MailMessage
 from app.types import UTCDateTime
 
+# The largest id a row of ours can have (PostgreSQL integer): a larger one in a URL is a driver error there, not a
+# miss, so it is answered as unknown before any query (DESIGN §8).
+MAX_ROW_ID = 2**31 - 1
+
+
+def is_row_id(value: int) -> bool:
+    return 0 < value <= MAX_ROW_ID
+
 
 class Invitation(Model):
     __tablename__ = "invitations"
@@ -36,6 +44,8 @@ class Invitation(Model):
     @classmethod
     def of_account(cls, account_id: int, invitation_id: int) -> "Invitation | None":
         """One of the account's invitations; another account's reads as unknown."""
+        if not is_row_id(invitation_id):
+            return None
         return db.session.scalar(select(cls).where(cls.id == invitation_id, cls.account_id == account_id))
 
     @classmethod

@@ -16,7 +16,7 @@ from app.factors.models import RecoveryCode, TotpAuthenticator
 from app.factors.recovery import CODE_COUNT
 from app.mail.models import MailMessage
 from app.passkeys.models import PasskeyCredential
-from app.people.models import Invitation
+from app.people.models import Invitation, is_row_id
 from app.sessions import revocation
 from app.sessions import services as sessions
 from app.sessions.models import UserSession
@@ -104,7 +104,7 @@ def _newest(*moments: datetime | None) -> datetime | None:
 
 def person_of(owner: User, person_id: int) -> User:
     """One of the owner's account's people; anyone else reads as unknown (a 404, no IDOR)."""
-    person = db.session.get(User, person_id)
+    person = db.session.get(User, person_id) if is_row_id(person_id) else None
     if person is None or person.account_id != owner.account_id:
         raise UnknownPerson(person_id)
     return person

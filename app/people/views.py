@@ -71,9 +71,11 @@ def invite():
     try:
         sent = invitations.invite(signed_in_user(), form.email.data, form.role.data, now(), client_ip())
     except AccountError as refused:
+        db.session.rollback()  # and the account's lock with it
         form.email.errors.append(str(refused))
         return _page(form, 400)
     except invitations.TooManyInvitations as limited:
+        db.session.rollback()
         form.email.errors.append(TOO_MANY)
         page, _ = _page(form)
         return page, 429, {"Retry-After": str(limited.retry_after_seconds)}
