@@ -8,9 +8,12 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
+from app.accounts import services
+from app.accounts.models import ROLE_MEMBER, Account
+from app.extensions import db
 from tests import factories
 from tests.e2e.conftest import screenshot
-from tests.e2e.helpers import sign_in, visit
+from tests.e2e.helpers import is_status_poll, sign_in, visit
 from tests.e2e.test_accessibility import violations
 
 NEW_EMAIL = "ada@new.example.test"
@@ -42,7 +45,8 @@ def test_the_new_address_is_confirmed_from_another_browser(live_server, owner, n
     assert violations(page) == []
     card.get_by_label("New e-mail address").fill(NEW_EMAIL)
     card.get_by_role("button", name="Send the link").click()
-    expect(page.get_by_role("status").first).to_have_text(f"We sent a link to {NEW_EMAIL}. Open it to confirm the change.")
+    sent = f"We sent a link to {NEW_EMAIL}. Open it to confirm the change."
+    expect(page.get_by_role("status").first).to_have_text(sent)
     expect(card).to_contain_text(f"Waiting for you to confirm {NEW_EMAIL}")
     assert violations(page) == []
 
@@ -75,3 +79,46 @@ def test_the_new_address_is_confirmed_from_another_browser(live_server, owner, n
     sign_in(fresh, base, email=NEW_EMAIL)
     visit(fresh, f"{base}/account")
     expect(fresh.get_by_role("region", name="E-mail address")).to_contain_text(f"You sign in with {NEW_EMAIL}")
+
+
+def test_an_old_sign_in_confirms_it_is_you_before_the_form(live_server, owner, new_context):
+    base = live_server.url
+    page = new_context(bypass_csp=True).new_page()
+    sign_in(page, base)
+    live_server.clock.advance(minutes=live_server.app.config["FRESH_AUTH_MINUTES"], seconds=1)
+    visit(page, f"{base}/account")
+    card = page.get_by_role("region", name="E-mail address")
+    expect(card.get_by_label("New e-mail address")).to_have_count(0)
+    assert violations(page) == []
+    card.get_by_role("link", name="Change your e-mail address").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Confirm it is you")
+    page.get_by_label("Password").fill(factories.PASSWORD)
+    with page.expect_response(is_status_poll):
+        page.get_by_role("button", name="Continue").click()
+    expect(page).to_have_url(f"{base}/account")
+    expect(card.get_by_label("New e-mail address")).to_be_visible()
+
+
+def test_an_address_taken_meanwhile_is_said_plainly(live_server, owner, new_context):
+    base = live_server.url
+    page = new_context(bypass_csp=True).new_page()
+    sign_in(page, base)
+    visit(page, f"{base}/account")
+    page.get_by_label("New e-mail address").fill(NEW_EMAIL)
+    page.get_by_role("button", name="Send the link").click()
+    link = _link_from_the_mailbox(page, base)
+    with live_server.app.app_context():
+        account = db.session.get(Account, owner.account_id)
+        services.create_user(
+            account, NEW_EMAIL, "Someone Else", ROLE_MEMBER, factories.PASSWORD, live_server.clock.now()
+        )
+        db.session.commit()
+    page.goto(link)
+    page.get_by_role("button", name="Change my e-mail address").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("That address is now taken")
+    expect(page.get_by_text("nothing changed")).to_contain_text("you still sign in with a***@example.test")
+    assert violations(page) == []
+    page.get_by_role("link", name="Choose another address").click()
+    expect(page.get_by_role("region", name="E-mail address")).to_contain_text(
+        f"You sign in with {factories.OWNER_EMAIL}"
+    )
