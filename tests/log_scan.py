@@ -46,10 +46,12 @@ class LogScan(logging.Handler):
 
 
 def install() -> LogScan:
+    from app.accounts import new_device
     from app.oauth import keys, tokens
     from app.sessions.codec import SignedCookieStore
 
     scan = LogScan()
+    new_device.link_token = scan.record(new_device.link_token)  # "This wasn't me" links: signed, not random
     tokens.new_token = scan.record(tokens.new_token)
     tokens.successor_of = scan.record(tokens.successor_of)
     keys.sign = scan.record(keys.sign)

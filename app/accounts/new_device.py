@@ -24,6 +24,9 @@ from app.sessions.models import KnownDevice, UserSession
 log = logging.getLogger(__name__)
 
 REASON_NOT_ME = "not_me"  # the sessions a "This wasn't me" report ended
+# Every link token we issue starts "gh" + a letter + "_": access logs cut such a token to its prefix
+# (app/security/log_paths.py), and a leaked one is recognisable.
+TOKEN_PREFIX = "ghn_"
 LINK_LIFETIME = timedelta(days=7)
 LINK_SALT = "gatehouse.not-me.v1"
 # What we issue is about 80 characters; anything much longer is not ours and is refused before any decoding.
@@ -64,18 +67,21 @@ def on_sign_in(user: User, session: UserSession, now: datetime) -> None:
 
 def not_me_link(session: UserSession, now: datetime) -> str:
     """The "This wasn't me" link for a session, on ISSUER's origin (never the request's Host header)."""
-    token = _serializer().dumps([session.id, session.user_id, int(now.timestamp())])
     issuer = urlsplit(current_app.config["ISSUER"])
-    return f"{issuer.scheme}://{issuer.netloc}{url_for('not_me.confirm', token=token)}"
+    return f"{issuer.scheme}://{issuer.netloc}{url_for('not_me.confirm', token=link_token(session, now))}"
+
+
+def link_token(session: UserSession, now: datetime) -> str:
+    return TOKEN_PREFIX + _serializer().dumps([session.id, session.user_id, int(now.timestamp())])
 
 
 def read_link(token: str, now: datetime) -> ReportedSignIn:
     """The session and user a link names while it stands (7 days), else NotMeLinkInvalid. The age is judged by the
     app's clock from the time inside the signed payload (itsdangerous' timed serializer reads the system clock)."""
-    if not token or len(token) > MAX_TOKEN_LENGTH or not token.isascii() or not token.isprintable():
+    if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
         raise NotMeLinkInvalid()
     try:
-        payload = _serializer().loads(token)
+        payload = _serializer().loads(token.removeprefix(TOKEN_PREFIX))
     except (BadData, ValueError, UnicodeError) as exc:
         raise NotMeLinkInvalid() from exc
     session_id, user_id, made_at = _fields(payload)

@@ -158,7 +158,7 @@ def test_a_new_device_sends_one_alert_with_what_we_know(app, smtp, clock, owner_
         assert "Location" not in part  # no GeoIP database: nothing is made up
         assert "you can ignore it" not in part  # the shared footer's sentence would contradict the alert
     link = the_link(alert)
-    assert link.startswith(f"{ORIGIN}/not-me/") and len(link) < 200
+    assert link.startswith(f"{ORIGIN}/not-me/ghn_") and len(link) < 200
     assert PASSWORD not in text_of(alert)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(KnownDevice)) == 2
@@ -272,14 +272,21 @@ def test_the_link_from_another_browser_signs_that_device_and_its_apps_out_and_st
     assert "Reported a sign-in on Firefox on Windows as not theirs; it was signed out" in activity
 
 
-def test_a_second_report_does_nothing_again(app, smtp, clock):
-    path = alert_path(app, smtp, clock)
+def test_a_second_report_does_nothing_again(app, smtp, clock, owner_id):
+    """Not even to a session the device opened since: that sign-in was alerted with a link of its own."""
+    signed_in(app)
+    intruder = stranger(app)
+    [alert] = delivered(app, smtp, clock, SUBJECT)
+    path = path_of(the_link(alert))
     assert DONE in words(confirm(app.test_client(), path).text)
+    signed_in(app, intruder)
+    assert len(delivered(app, smtp, clock, SUBJECT)) == 2
     again = post_again(app, path)
     assert again.status_code == 200 and "You already told us this sign-in was not you" in again.text
     assert "You already told us" in app.test_client().get(path).text
     assert len(delivered(app, smtp, clock, RESET_SUBJECT)) == 1
     assert len(tagged(app, EventTag.DEVICE_NOT_ME)) == 1
+    assert intruder.get("/").status_code == 200
 
 
 def test_a_sign_in_that_already_ended_is_still_reported(app, smtp, clock, owner_id):
@@ -351,7 +358,19 @@ def tampered(path: str) -> str:
 
 @pytest.mark.parametrize(
     "bad",
-    ["tampered", "nonsense", "x" * 5000, "%00", "abc%00def", "é" * 10, "WzEsMSwxXQ.c2lnbmF0dXJl", "[1,1,1]"],
+    [
+        "tampered",
+        "nonsense",
+        "x" * 5000,
+        "%00",
+        "ghn_%00",
+        "ghn_abc%00def",
+        "ghn_" + "é" * 10,
+        "ghn_" + "A" * 300,
+        "WzEsMSwxXQ.c2lnbmF0dXJl",
+        "ghn_WzEsMSwxXQ.c2lnbmF0dXJl",
+        "ghn_[1,1,1]",
+    ],
 )
 def test_a_bad_link_is_a_404_that_offers_to_start_again(app, smtp, clock, bad, owner_id):
     path = tampered(alert_path(app, smtp, clock)) if bad == "tampered" else f"/not-me/{bad}"
@@ -377,8 +396,8 @@ def test_a_link_for_someone_else_or_another_purpose_is_refused(app, smtp, clock,
     other_salt = URLSafeSerializer(app.config["SECRET_KEY"], salt="gatehouse.portal-session.v1")
     for token in (ours.dumps([session_id, member, now]), other_salt.dumps([session_id, owner_id, now]),
                   ours.dumps([session_id, owner_id, now + 3600]), ours.dumps([session_id, owner_id])):  # fmt: skip
-        assert app.test_client().get(f"/not-me/{token}").status_code == 404, token
-    assert ours.dumps([session_id, owner_id, now]) in path  # the shape is right: only the changes above fail
+        assert app.test_client().get(f"/not-me/ghn_{token}").status_code == 404, token
+    assert path == f"/not-me/ghn_{ours.dumps([session_id, owner_id, now])}"  # only the changes above fail
 
 
 def test_a_link_signed_with_a_previous_key_still_works(make_app, smtp, clock):
@@ -391,6 +410,16 @@ def test_a_link_signed_with_a_previous_key_still_works(make_app, smtp, clock):
                      MAIL_DEFAULT_SENDER=SENDER)  # fmt: skip
     assert after.test_client().get(path).status_code == 200
     assert make_app().test_client().get(path).status_code == 404  # without it: not ours
+
+
+def test_the_link_of_a_disabled_person_no_longer_works(app, smtp, clock, owner_id):
+    """Disabling ended every session already, and a reset link could not be used: nothing to do but say so."""
+    path = alert_path(app, smtp, clock)
+    with app.app_context():
+        db.session.get(User, owner_id).disabled_at = clock.now()
+        db.session.commit()
+    assert app.test_client().get(path).status_code == 404
+    assert delivered(app, smtp, clock, RESET_SUBJECT) == []
 
 
 def test_without_the_csrf_token_nothing_happens(app, smtp, clock, owner_id):
