@@ -13,6 +13,8 @@ from sqlalchemy import select
 from app.accounts.models import User
 from app.accounts.services import has_second_factor
 from app.accounts.two_step_policy import must_set_up
+from app.audit import services as audit
+from app.audit.tags import EventTag
 from app.extensions import db
 from app.oauth import claims, grants, keys, tokens
 from app.oauth.clients import find as find_client
@@ -255,6 +257,13 @@ def needs_second_step(request: AuthorizationRequest, session: ActiveSession, use
     return has_second_factor(user)
 
 
+def _connecting(request: AuthorizationRequest, user_id: int, now: datetime) -> bool:
+    """Without a consent page approved now (a first-party app shows none), an app connects when it gets access the
+    person had not given it on any device, as /account/apps would show it. A silent request (prompt=none: the device
+    check's re-authorization) is the app's doing, not the person's, and is never recorded as connecting."""
+    return "none" not in request.prompt and not OAuthGrant.connected(user_id, request.client.id, now)
+
+
 def has_consent(request: AuthorizationRequest, user_id: int) -> bool:
     """First-party apps need none; otherwise a live grant of this user to this app covering the scopes."""
     if request.client.first_party:
@@ -268,12 +277,19 @@ def has_consent(request: AuthorizationRequest, user_id: int) -> bool:
     return set(request.scope.split()) <= granted
 
 
-def save_code(request: AuthorizationRequest, code: str, session: ActiveSession, now: datetime) -> None:
+def save_code(
+    request: AuthorizationRequest, code: str, session: ActiveSession, now: datetime, consented: bool = False
+) -> None:
     """Create or reuse the grant of the approving portal session and device, and store the single-use code bound to
-    everything the token request must repeat (client, redirect URI, PKCE challenge) and the ID token needs (nonce)."""
+    everything the token request must repeat (client, redirect URI, PKCE challenge) and the ID token needs (nonce).
+    consented: the person approved the consent page in this request."""
     approving = db.session.get(UserSession, session.id)
     assert approving is not None  # the registry check of this request found it live
+    connecting = consented or _connecting(request, session.user_id, now)
     grant = grants.grant_for(session.user_id, request.client, approving, request.device_id, request.scope, now)
+    if connecting:
+        audit.record(EventTag.GRANT_CONNECT, user_id=session.user_id, session_id=session.id,
+                     client=request.client.client_id, grant=grant.public_id)  # fmt: skip
     db.session.add(
         AuthorizationCode(
             code_hash=tokens.digest(code),

@@ -130,7 +130,8 @@ class CodeExchange(AuthorizationCodeGrant):
     def save_authorization_code(self, code: str, request) -> None:
         """Hook: the code bound to the approving portal session's grant and the client's device id (DESIGN §5);
         `request.user` is the signed-in portal session (the view's grant_user)."""
-        authorize.save_code(self.authorization_request, code, request.user, app_now())
+        consented = self.prompt == authorize.CONSENT  # the consent page, approved: this POST is that approval
+        authorize.save_code(self.authorization_request, code, request.user, app_now(), consented)
 
     # The token endpoint.
 

@@ -144,6 +144,14 @@ class OAuthGrant(Model):
         )
 
     @classmethod
+    def connected(cls, user_id: int, client_id: int, now: datetime) -> bool:
+        """Whether the user has a live grant with this client on any device (the app is listed as connected)."""
+        live = select(cls.id).where(
+            cls.user_id == user_id, cls.client_id == client_id, cls.revoked_at.is_(None), cls.expires_at >= now
+        )
+        return db.session.scalar(select(live.exists())) is True
+
+    @classmethod
     def by_public_id(cls, public_id: str) -> "OAuthGrant | None":
         if not identifiers.is_public_id(public_id):
             return None  # DESIGN §8: a malformed id never reaches a query; it reads as unknown
