@@ -17,22 +17,39 @@ CSP = "; ".join(
 HSTS = "max-age=31536000; includeSubDomains"
 
 
-def apply_security_headers(app: Flask, response: Response) -> Response:
+NO_STORE = ("Cache-Control", "no-store")
+
+
+def security_headers(development: bool) -> tuple[tuple[str, str], ...]:
+    """What every response carries unless its view set the header itself."""
+    headers = [
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        # Not no-referrer: Flask-WTF's HTTPS CSRF check needs a same-origin Referer.
+        ("Referrer-Policy", "same-origin"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+    ]
+    if not development:
+        headers.append(("Strict-Transport-Security", HSTS))
+    return tuple(headers)
+
+
+def apply_security_headers(defaults: tuple[tuple[str, str], ...], response: Response) -> Response:
+    """One pass over the response's headers, then the missing defaults appended (werkzeug's setdefault scans them
+    again for each default and builds an exception for each miss: a tenth of a short request's time)."""
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CSP)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    # Not no-referrer: Flask-WTF's HTTPS CSRF check needs a same-origin Referer.
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
-    if not app.config["DEVELOPMENT"]:
-        headers.setdefault("Strict-Transport-Security", HSTS)
-    if request.endpoint != "static":
+    present = {name.lower() for name, _ in headers}
+    for name, value in defaults:
+        if name.lower() not in present:
+            headers.add(name, value)
+    if request.endpoint != "static" and "cache-control" not in present:
         # Account pages and auth answers must never be stored by a shared or back/forward cache.
-        headers.setdefault("Cache-Control", "no-store")
+        headers.add(*NO_STORE)
     return response
 
 
 def init_headers(app: Flask) -> None:
-    app.after_request(lambda response: apply_security_headers(app, response))
+    defaults = security_headers(app.config["DEVELOPMENT"])
+    app.after_request(lambda response: apply_security_headers(defaults, response))

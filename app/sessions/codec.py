@@ -13,6 +13,8 @@ SESSION_COOKIE_SALT = "gatehouse.portal-session.v1"
 MAX_COOKIE_LENGTH = 512
 # iat later than now by more than this is forged (we issued it) or a clock gone backwards.
 MAX_CLOCK_SKEW_SECONDS = 5
+# Cookies whose signature this process has checked, kept by their exact text (cleared when full).
+VERIFIED_COOKIES_KEPT = 10_000
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class SignedCookieStore:
     def __init__(self, secret_key: str, fallback_keys: list[str] | None = None):
         self._current = URLSafeSerializer(secret_key, salt=SESSION_COOKIE_SALT)
         self._fallbacks = URLSafeSerializer(fallback_keys, salt=SESSION_COOKIE_SALT) if fallback_keys else None
+        # Exact cookie text -> its verified payload (read, never changed) and key; only what verified is kept.
+        self._verified: dict[str, tuple[object, bool]] = {}
 
     def encode(self, handle: SessionHandle) -> str:
         payload = [handle.public_id, handle.user_id, _ts(handle.issued_at), _ts(handle.expires_at)]
@@ -56,8 +60,6 @@ class SignedCookieStore:
     def decode(self, value: str, now: datetime) -> SessionHandle:
         if not value or len(value) > MAX_COOKIE_LENGTH:
             raise CookieInvalid("empty or oversized cookie")
-        if not _canonical(value):
-            raise CookieInvalid("not in the form we issue")
         payload, fallback = self._verified_payload(value)
         handle = _handle_from(payload, fallback)
         if handle.issued_at.timestamp() > now.timestamp() + MAX_CLOCK_SKEW_SECONDS:
@@ -67,6 +69,19 @@ class SignedCookieStore:
         return handle
 
     def _verified_payload(self, value: str) -> tuple[object, bool]:
+        """The payload of a cookie this store has verified before, else _verify's (a browser sends the same cookie
+        on every request until it is re-issued: its signature is checked once per process, not per request)."""
+        known = self._verified.get(value)
+        if known is None:
+            if not _canonical(value):
+                raise CookieInvalid("not in the form we issue")
+            known = self._verify(value)
+            if len(self._verified) >= VERIFIED_COOKIES_KEPT:
+                self._verified.clear()
+            self._verified[value] = known
+        return known
+
+    def _verify(self, value: str) -> tuple[object, bool]:
         """One signature check in the common case; older keys are tried only when the current one fails."""
         for serializer, fallback in ((self._current, False), (self._fallbacks, True)):
             if serializer is None:

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, Request, abort, current_app, g, jsonify, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
 from app.accounts.models import User
@@ -33,10 +34,20 @@ COOKIE_FREE_PREFIX = "/internal/"
 class PortalSessionInterface(SecureCookieSessionInterface):
     """Flask's signed session (Flask-WTF keeps its CSRF secret there), never opened on the cookie-free API."""
 
+    def __init__(self) -> None:
+        self._serializers: dict[tuple, URLSafeTimedSerializer | None] = {}
+
     def open_session(self, app: Flask, request: Request):
         if request.path.startswith(COOKIE_FREE_PREFIX):
             return self.make_null_session(app)
         return super().open_session(app, request)
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        """Flask's, built once per key set rather than on every request (twice, to open and to save)."""
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        if keys not in self._serializers:
+            self._serializers[keys] = super().get_signing_serializer(app)
+        return self._serializers[keys]
 
 
 def passive(view):
@@ -82,7 +93,8 @@ def _check_registry(handle: SessionHandle, now: datetime) -> None:
     except sessions.SessionEnded as ended:
         _end_request_session(ended.reason)
         return
-    if db.session().in_transaction():  # only when the check read or wrote the database (cache hit: nothing to do)
+    # Only when the check read or wrote the database; a cache hit made no session at all, and asking one would.
+    if db.session.registry.has() and db.session().in_transaction():
         db.session.commit()
     g.current_session = state
     if not is_passive and _should_reissue(handle, state, now):

@@ -1,0 +1,63 @@
+"""What a signed-in request costs once its session is cached (issue 13), counted, never timed: no SQL statement, no
+COMMIT, and the cookie's signature checked once per process, not on every request."""
+
+from datetime import timedelta
+
+import pytest
+from itsdangerous import URLSafeSerializer
+
+from app.sessions.codec import CookieExpired, CookieInvalid, SessionHandle, SignedCookieStore
+from tests.conftest import Auth, random_suffix
+from tests.request_costs import sql_statements
+from tests.sessions.test_codec import KEY, NOW, flip, handle
+
+STATUS = "/session/status"
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def app(request, make_app):
+    if request.param == "in-process":
+        return make_app()
+    prefix = f"gh-test-{random_suffix()}:"
+    return make_app(REDIS_URL=request.getfixturevalue("redis_url"), CACHE_KEY_PREFIX=prefix,
+                    RATELIMIT_KEY_PREFIX=prefix + "rl")  # fmt: skip
+
+
+def test_a_status_check_on_a_cached_session_makes_no_sql_statement(app, owner):
+    browser = app.test_client()
+    Auth(browser).login()
+    assert browser.get(STATUS).status_code == 200  # cached now
+    with sql_statements(app) as sql:
+        for _ in range(5):
+            assert browser.get(STATUS).status_code == 200
+    assert (sql.statements, sql.commits) == ([], 0)
+
+
+class CountingSerializer(URLSafeSerializer):
+    checked = 0
+
+    def loads(self, *args, **kwargs):
+        CountingSerializer.checked += 1
+        return super().loads(*args, **kwargs)
+
+
+def test_a_cookie_signature_is_checked_once_per_process(monkeypatch):
+    monkeypatch.setattr("app.sessions.codec.URLSafeSerializer", CountingSerializer)
+    store = SignedCookieStore(KEY)
+    value = store.encode(handle())
+    CountingSerializer.checked = 0
+    for _ in range(5):
+        assert store.decode(value, NOW) == handle()
+    assert CountingSerializer.checked == 1
+
+
+def test_a_cookie_verified_before_still_expires_and_its_altered_copies_still_fail():
+    store = SignedCookieStore(KEY)
+    value = store.encode(handle(expires_at=NOW + timedelta(minutes=1)))
+    assert store.decode(value, NOW).public_id == handle().public_id
+    with pytest.raises(CookieExpired):
+        store.decode(value, NOW + timedelta(minutes=2))
+    for index in (3, len(value) - 2):
+        with pytest.raises(CookieInvalid):
+            store.decode(flip(value, index), NOW)
+    assert isinstance(store.decode(value, NOW), SessionHandle)
