@@ -35,6 +35,7 @@ ALLOWED_ENDPOINTS = frozenset(
         "sessions.extend",
         "not_me.confirm",  # a new-device alert's "This wasn't me": the link is its own authority, whoever is signed in
         "not_me.report",
+        "email_change.confirm",  # an e-mail change's link: its own authority too, whoever is signed in
         "static",
     }
 )

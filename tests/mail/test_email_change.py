@@ -394,3 +394,19 @@ def _wait_for_a_lock_wait(app, seconds: float = 10) -> None:
                 return
             time.sleep(0.01)  # waiting for another connection's statement, not standing in for time
     raise AssertionError("the confirmation never waited on the new user's row")
+
+
+def test_the_link_works_in_a_browser_held_to_set_up_two_step_verification(app, ada, owner, smtp, clock):
+    """The link is its own authority: whoever this browser has signed in, even someone whose account requires a
+    second factor they have not set up yet (everything else sends them to set one up), does not matter."""
+    ask_ok(ada)
+    path = mailed_link(app, smtp, clock)
+    with app.app_context():
+        db.session.get(Account, owner.account_id).two_step_required = True
+        db.session.commit()
+    held = app.test_client()
+    Auth(held).login(email=MEMBER_EMAIL)
+    assert held.get("/account").headers["Location"] == "/account/two-step"
+    done = confirm(held, path)
+    assert done.status_code == 200 and DONE in done.text
+    assert email_of(app, owner.owner_id) == NEW_EMAIL
