@@ -6,10 +6,11 @@ from app.accounts import email_change
 from app.accounts.email_change_forms import EmailChangeConfirmForm, EmailChangeForm
 from app.accounts.errors import AccountError
 from app.accounts.forms import PasswordChangeForm
-from app.accounts.views import _wait_words, account_page
+from app.accounts.views import account_page
 from app.clock import now
 from app.extensions import db
 from app.web.auth import client_ip, is_fresh, login_required, reauthenticate_url, signed_in_user
+from app.web.forms import wait_words
 
 bp = Blueprint("email_change", __name__)
 INVALID_EXPLANATION = ("A link to confirm a new e-mail address works once, for 24 hours, and only the newest one sent; "
@@ -30,7 +31,7 @@ def request_change():
         except email_change.TooManyRequests as limited:  # RFC 6585 §4: 429 with the wait, said next to the field
             wait = limited.retry_after_seconds
             headers = {"Retry-After": str(wait)}
-            form.email.errors.append(f"You asked for too many changes. Try again in {_wait_words(wait)}.")
+            form.email.errors.append(f"You asked for too many changes. Try again in {wait_words(wait)}.")
         except AccountError as refused:
             form.email.errors.append(str(refused))
         else:

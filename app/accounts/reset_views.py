@@ -3,15 +3,15 @@
 from flask import Blueprint, render_template, url_for
 
 from app.accounts import password_reset, services
-from app.accounts.errors import AccountError, TooManyAttempts
+from app.accounts.errors import AccountError
 from app.accounts.forms import ForgotPasswordForm, ResetPasswordForm
-from app.accounts.views import _limited
 from app.clock import now
 from app.extensions import db
 from app.factors import totp
 from app.factors.errors import FactorError
 from app.factors.errors import TooManyAttempts as FactorTooManyAttempts
 from app.web.auth import client_ip
+from app.web.forms import too_many_attempts
 
 bp = Blueprint("password_reset", __name__)
 
@@ -43,7 +43,7 @@ def reset(token: str):
         except AccountError as exc:
             form.new_password.errors.append(str(exc))
         except FactorTooManyAttempts as limited:
-            headers = _limited(form.code, TooManyAttempts(limited.retry_after_seconds))
+            headers = too_many_attempts(form.code, limited.retry_after_seconds)
         except FactorError as wrong:
             form.code.errors.append(str(wrong))
         db.session.commit()  # a wrong code is audited (a recovery code spent) even though nothing else changes

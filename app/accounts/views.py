@@ -26,6 +26,7 @@ from app.web.auth import (
     request_meta,
     signed_in_user,
 )
+from app.web.forms import too_many_attempts
 from app.web.sign_out_reasons import SECOND_STEP_EXPIRED, notice_for
 
 bp = Blueprint("accounts", __name__)
@@ -33,19 +34,6 @@ bp = Blueprint("accounts", __name__)
 GENERIC_FAILURE = "Invalid email or password."
 DISABLED_FAILURE = "This sign-in has been disabled. Ask an owner of your account."
 WRONG_PASSWORD = "That is not your current password."
-
-
-def _wait_words(seconds: int) -> str:
-    if seconds < 60:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    minutes = -(-seconds // 60)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
-
-
-def _limited(field, limited: TooManyAttempts) -> dict:
-    """A refused guess is said next to the password field, with the wait; the form stays (429, RFC 6585 §4)."""
-    field.errors.append(f"Too many attempts. Try again in {_wait_words(limited.retry_after_seconds)}.")
-    return {"Retry-After": str(limited.retry_after_seconds)}
 
 
 def _form_status(form, headers: dict) -> int:
@@ -63,7 +51,7 @@ def login():
             previous = g.current_session.id if g.current_session else None
             signed_in = services.sign_in(form.email.data, form.password.data, meta, now(), replaces=previous)
         except TooManyAttempts as limited:
-            headers = _limited(form.password, limited)
+            headers = too_many_attempts(form.password, limited.retry_after_seconds)
         except InvalidCredentials as failure:
             db.session.commit()  # the failure is audited even though nobody signs in
             form.password.errors.append(DISABLED_FAILURE if isinstance(failure, AccountDisabled) else GENERIC_FAILURE)
@@ -97,7 +85,7 @@ def verify():
             previous = g.current_session.id if g.current_session else None
             signed_in = services.complete_second_step(pending.user.id, form.code.data, meta, now(), replaces=previous)
         except FactorTooManyAttempts as limited:
-            headers = _limited(form.code, TooManyAttempts(limited.retry_after_seconds))
+            headers = too_many_attempts(form.code, limited.retry_after_seconds)
         except FactorError as wrong:
             form.code.errors.append(str(wrong))
         except InvalidCredentials:
@@ -141,11 +129,11 @@ def reauthenticate():
                 user, form.password.data, g.current_session, now(), client_ip(), code=form.code.data
             )
         except TooManyAttempts as limited:
-            headers = _limited(form.password, limited)
+            headers = too_many_attempts(form.password, limited.retry_after_seconds)
         except InvalidCredentials:
             form.password.errors.append(WRONG_PASSWORD)
         except FactorTooManyAttempts as limited:
-            headers = _limited(form.code, TooManyAttempts(limited.retry_after_seconds))
+            headers = too_many_attempts(form.code, limited.retry_after_seconds)
         except FactorError as wrong:
             form.code.errors.append(str(wrong))
         except SessionEnded:  # signed out from elsewhere while the password was being checked
@@ -176,7 +164,7 @@ def password():
                 client_ip(),
             )  # fmt: skip
         except TooManyAttempts as limited:
-            headers = _limited(form.current_password, limited)
+            headers = too_many_attempts(form.current_password, limited.retry_after_seconds)
         except InvalidCredentials:
             form.current_password.errors.append(WRONG_PASSWORD)
         except AccountError as exc:

@@ -20,3 +20,18 @@ class PageForm(FlaskForm):
 def no_null_bytes(_form, field) -> None:
     if field.data and "\x00" in field.data:
         raise ValidationError("This field contains characters that are not allowed.")
+
+
+def wait_words(seconds: int) -> str:
+    """ "45 seconds", "2 minutes": a wait as a person reads it."""
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def too_many_attempts(field, retry_after_seconds: int) -> dict:
+    """A refused guess is said next to its field, with the wait; the form stays (429, RFC 6585 §4). Returns the
+    response's Retry-After header."""
+    field.errors.append(f"Too many attempts. Try again in {wait_words(retry_after_seconds)}.")
+    return {"Retry-After": str(retry_after_seconds)}
