@@ -36,6 +36,7 @@ ALLOWED_ENDPOINTS = frozenset(
         "not_me.confirm",  # a new-device alert's "This wasn't me": the link is its own authority, whoever is signed in
         "not_me.report",
         "email_change.confirm",  # an e-mail change's link: its own authority too, whoever is signed in
+        "people.accept",  # an invitation's link: its own authority; accepting replaces whoever is signed in
         "static",
     }
 )

@@ -259,6 +259,22 @@ def test_an_account_that_requires_two_step_sends_the_new_person_to_set_it_up(app
     assert held.status_code == 303 and held.headers["Location"] == "/account/two-step"
 
 
+def test_the_link_works_in_a_browser_held_to_set_up_two_step_verification(app, owner, owner_browser, smtp, clock):
+    """The link is its own authority, whoever this browser has signed in: even someone held at set-up (everything
+    else sends them there) sees the invitation, and accepting replaces their sign-in."""
+    path = invited(owner_browser, app, smtp, clock)
+    with app.app_context():
+        db.session.get(Account, owner.account_id).two_step_required = True
+        db.session.commit()
+    held = Browser(app, email=MEMBER_EMAIL).client
+    assert held.get("/").headers["Location"] == "/account/two-step"
+    page = held.get(path)
+    assert page.status_code == 200 and "Join Example as a member" in page.text
+    assert accept(held, path).status_code == 303
+    with app.app_context():
+        assert User.by_email(NEW_EMAIL).name == NEW_NAME
+
+
 def test_accepting_in_a_signed_in_browser_replaces_that_sign_in(app, owner, owner_browser, smtp, clock):
     path = invited(owner_browser, app, smtp, clock)
     shared = Browser(app, email=MEMBER_EMAIL).client
