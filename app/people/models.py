@@ -7,15 +7,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import Model, db, rows_changed
 from app.mail.models import MailMessage
+from app.security.identifiers import is_row_id
 from app.types import UTCDateTime
-
-# The largest id a row of ours can have (PostgreSQL integer): a larger one in a URL is a driver error there, not a
-# miss, so it is answered as unknown before any query (DESIGN §8).
-MAX_ROW_ID = 2**31 - 1
-
-
-def is_row_id(value: int) -> bool:
-    return 0 < value <= MAX_ROW_ID
 
 
 class Invitation(Model):

@@ -16,7 +16,8 @@ from app.factors.models import RecoveryCode, TotpAuthenticator
 from app.factors.recovery import CODE_COUNT
 from app.mail.models import MailMessage
 from app.passkeys.models import PasskeyCredential
-from app.people.models import Invitation, is_row_id
+from app.people.models import Invitation
+from app.security.identifiers import is_row_id
 from app.sessions import revocation
 from app.sessions import services as sessions
 from app.sessions.models import UserSession

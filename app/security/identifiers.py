@@ -22,6 +22,15 @@ CODE_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 CODE_VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
 
+# The largest id a row of ours can have (PostgreSQL integer): a larger one from a URL is a driver error there, not a
+# miss, so it is answered as unknown before any query.
+MAX_ROW_ID = 2**31 - 1
+
+
+def is_row_id(value: int) -> bool:
+    return 0 < value <= MAX_ROW_ID
+
+
 def _shaped(pattern: re.Pattern, value: object) -> TypeGuard[str]:
     return isinstance(value, str) and pattern.fullmatch(value) is not None
 

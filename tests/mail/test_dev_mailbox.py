@@ -41,6 +41,14 @@ def test_the_mailbox_lists_messages_and_shows_both_parts(dev_app):
     assert client.get(f"/dev/mail/{message_id + 1}").status_code == 404
 
 
+@pytest.mark.parametrize("number", [0, 2**31, 10**20], ids=["zero", "past-int4", "huge"])
+def test_ids_no_row_can_have_are_unknown(dev_app, number):
+    """DESIGN §8: an id past PostgreSQL's integer range is a 404, not a driver error and a 500."""
+    client = dev_app[0].test_client()
+    assert client.get(f"/dev/mail/{number}").status_code == 404
+    assert client.get(f"/dev/mail/{number}/html").status_code == 404
+
+
 def test_production_has_no_mailbox(make_app):
     app = make_app(GATEHOUSE_ENV="production", ISSUER="https://login.example.test")
     client = app.test_client()
