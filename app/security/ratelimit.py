@@ -15,6 +15,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import TooManyRequests
 
+from app.security import token_limit
 from app.security.rate_windows import LocalWindows, SharedBatches, seconds_until
 
 log = logging.getLogger(__name__)
@@ -89,17 +90,18 @@ def init_rate_limits(app: Flask) -> None:
 def limit_failed_client_authentication(view):
     """Token-endpoint style limit (TOKEN_RATE_LIMIT per presented client id and address): each attempt is charged
     before the view runs and given back unless the client failed to authenticate, so only guesses at a secret
-    fill the bucket, and once it is full every attempt of that client id from that address waits."""
+    fill the bucket, and once it is full every attempt of that client id from that address waits. In Redis, one
+    round trip per attempt: a success's hit goes back with the next charge (app.security.token_limit)."""
 
     @functools.wraps(view)
     def limited(*args, **kwargs):
-        limits = ((current_app.config["TOKEN_RATE_LIMIT"], "token", token_client_key()),)
-        wait = charge(limits)
-        if wait is not None:
-            raise TooManyRequests(retry_after=wait)
+        limiters = current_app.extensions[RATE_LIMITS_KEY]
+        attempt = token_limit.charge(limiters, current_app.config["TOKEN_RATE_LIMIT"], "token", token_client_key())
+        if attempt.wait is not None:
+            raise TooManyRequests(retry_after=attempt.wait)
         response = make_response(view(*args, **kwargs))
         if not failed_client_authentication(response):
-            give_back(limits)
+            attempt.give_back()
         return response
 
     return limited
