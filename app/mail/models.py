@@ -9,7 +9,11 @@ from app.outbox.models import OutboxRow
 
 class MailMessage(OutboxRow, Model):
     __tablename__ = "mail_outbox"
-    __table_args__ = (Index("ix_mail_outbox_due", "delivered_at", "failed_at", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_mail_outbox_due", "delivered_at", "failed_at", "next_attempt_at"),
+        # The people page's refused-mail column: the newest mail to each address, without reading the whole outbox.
+        Index("ix_mail_outbox_recipient", "recipient", "id"),
+    )
 
     recipient: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(255))
