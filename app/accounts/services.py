@@ -355,7 +355,12 @@ def change_password(
     return PasswordChanged(len(ended), renewed)
 
 
-def disable_user(user: User, now: datetime) -> int:
+def _actor(by: User | None, ip: str | None) -> dict:
+    """Who did it, for the audit record, when an owner did it from the people page (the command line names nobody)."""
+    return {"by": by.id, "ip": ip} if by is not None else {}
+
+
+def disable_user(user: User, now: datetime, *, by: User | None = None, ip: str | None = None) -> int:
     """Catalogue #31: no more sign-ins, and every session ends in this transaction, taking its apps' grants and
     refresh tokens (back-channel logouts queued). The account's last owner who can sign in stays, counted under the
     account's lock (a concurrent demotion or disabling of the other owners waits, then is counted). Returns the
@@ -365,19 +370,20 @@ def disable_user(user: User, now: datetime) -> int:
         raise AccountError(f"{user.email} is the last owner of {user.account.name} who can sign in")
     user.disabled_at = user.disabled_at or now
     ended = sessions.end_sessions(UserSession.user_id == user.id, reason=sessions.REASON_USER_DISABLED, now=now)
-    audit.record(EventTag.USER_DISABLE, user_id=user.id, account_id=user.account_id, count=len(ended))
+    audit.record(EventTag.USER_DISABLE, user_id=user.id, account_id=user.account_id, count=len(ended),
+                 **_actor(by, ip))  # fmt: skip
     return len(ended)
 
 
-def enable_user(user: User) -> None:
+def enable_user(user: User, *, by: User | None = None, ip: str | None = None) -> None:
     user.disabled_at = None
-    audit.record(EventTag.USER_ENABLE, user_id=user.id, account_id=user.account_id)
+    audit.record(EventTag.USER_ENABLE, user_id=user.id, account_id=user.account_id, **_actor(by, ip))
 
 
-def delete_user(user: User, now: datetime) -> int:
+def delete_user(user: User, now: datetime, *, by: User | None = None, ip: str | None = None) -> int:
     """Disabled first (so that client apps hear of it and cached answers say "revoked"), then the row goes, and the
     database's cascades take the sessions, grants and refresh tokens; audit events stay, without the user."""
-    ended = disable_user(user, now)
-    audit.record(EventTag.USER_DELETE, account_id=user.account_id, count=ended)
+    ended = disable_user(user, now, by=by, ip=ip)
+    audit.record(EventTag.USER_DELETE, account_id=user.account_id, count=ended, **_actor(by, ip))
     user.delete()
     return ended

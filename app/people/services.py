@@ -138,25 +138,25 @@ def sign_out_everywhere(owner: User, person: User, now: datetime, ip: str | None
     return len(ended)
 
 
-def disable(owner: User, person: User, now: datetime) -> int:
+def disable(owner: User, person: User, now: datetime, ip: str | None) -> int:
     """The command line's `users disable`: no more sign-ins, every session ends. Returns the sessions ended."""
     _not_yourself(owner, person, "You cannot disable yourself. Another owner can.")
-    return _as_the_cli(accounts.disable_user, person, now, owner=owner)
+    return _as_the_cli(accounts.disable_user, person, now, owner=owner, ip=ip)
 
 
-def enable(owner: User, person: User) -> None:
-    accounts.enable_user(person)
+def enable(owner: User, person: User, ip: str | None) -> None:
+    accounts.enable_user(person, by=owner, ip=ip)
 
 
-def remove(owner: User, person: User, now: datetime) -> int:
+def remove(owner: User, person: User, now: datetime, ip: str | None) -> int:
     """The command line's `users delete`: disabled first (apps told), then removed. Returns the sessions ended."""
     _not_yourself(owner, person, "You cannot remove yourself. Another owner can.")
-    return _as_the_cli(accounts.delete_user, person, now, owner=owner)
+    return _as_the_cli(accounts.delete_user, person, now, owner=owner, ip=ip)
 
 
-def _as_the_cli(action, person: User, now: datetime, *, owner: User) -> int:
+def _as_the_cli(action, person: User, now: datetime, *, owner: User, ip: str | None) -> int:
     try:
-        return action(person, now)
+        return action(person, now, by=owner, ip=ip)
     except AccountError as refused:  # the last owner who can sign in (counted under the account's lock)
         raise AccountError(_last_owner(person, owner)) from refused
 

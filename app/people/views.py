@@ -151,7 +151,7 @@ def confirm_disable(person_id: int):
 @fresh_owner_required
 def disable(person_id: int):
     owner, person = signed_in_user(), _person(person_id)
-    _person_action(lambda: people.disable(owner, person, now()))
+    _person_action(lambda: people.disable(owner, person, now(), client_ip()))
     return _back(f"{person.name} is disabled: they cannot sign in, and were signed out everywhere.")
 
 
@@ -159,7 +159,7 @@ def disable(person_id: int):
 @fresh_owner_required
 def enable(person_id: int):
     owner, person = signed_in_user(), _person(person_id)
-    _person_action(lambda: people.enable(owner, person))
+    _person_action(lambda: people.enable(owner, person, client_ip()))
     return _back(f"{person.name} can sign in again.")
 
 
@@ -174,7 +174,7 @@ def confirm_remove(person_id: int):
 def remove(person_id: int):
     owner, person = signed_in_user(), _person(person_id)
     name = person.name
-    _person_action(lambda: people.remove(owner, person, now()))
+    _person_action(lambda: people.remove(owner, person, now(), client_ip()))
     return _back(f"Removed {name} from the account.")
 
 

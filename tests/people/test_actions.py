@@ -37,6 +37,12 @@ def events(app, tag: EventTag) -> list[tuple[int | None, dict]]:
         return [(event.user_id, event.details) for event in rows]
 
 
+def lifecycle(app) -> list[tuple[str, dict, str | None]]:
+    with app.app_context():
+        query = select(AuditEvent).where(AuditEvent.tag.in_(LIFECYCLE_TAGS)).order_by(AuditEvent.id)
+        return [(event.tag, event.details, event.ip) for event in db.session.scalars(query)]
+
+
 def notice(browser: Browser) -> str:
     return browser.page().text
 
@@ -109,8 +115,8 @@ def test_the_services_refuse_the_last_owner_whoever_asks(app, owner, clock):
     with app.app_context():
         ada, grace = db.session.get(User, owner.owner_id), db.session.get(User, owner.member_id)
         for attempt in (lambda: people.change_role(grace, ada, "member", clock.now(), None),
-                        lambda: people.disable(grace, ada, clock.now()),
-                        lambda: people.remove(grace, ada, clock.now())):  # fmt: skip
+                        lambda: people.disable(grace, ada, clock.now(), None),
+                        lambda: people.remove(grace, ada, clock.now(), None)):  # fmt: skip
             with pytest.raises(AccountError, match="the only owner of Example who can sign in"):
                 attempt()
             db.session.rollback()
@@ -166,6 +172,7 @@ def act(app, via: str, action: str, person_id: int, email: str, owner_browser: B
                 *(["--yes"] if action == "remove" else []))  # fmt: skip
 
 
+LIFECYCLE_TAGS = (EventTag.USER_DISABLE, EventTag.USER_ENABLE, EventTag.USER_DELETE)
 LIFECYCLE = "('admin:user:disable', 'admin:user:enable', 'admin:user:delete')"
 
 
@@ -185,6 +192,9 @@ def test_disable_then_enable_as_the_command_line_does(app, owner, owner_browser,
     assert Auth(app.test_client()).login(email=MEMBER_EMAIL).status_code == 303
     steps = rows(app, f"SELECT tag, user_id FROM audit_events WHERE tag IN {LIFECYCLE} ORDER BY id")
     assert steps == [("admin:user:disable", owner.member_id), ("admin:user:enable", owner.member_id)]
+    # From the page, the records name the owner who did it and from where; the command line names nobody.
+    actors = [(details.get("by"), ip) for _, details, ip in lifecycle(app)]
+    assert actors == ([(owner.owner_id, "127.0.0.1")] * 2 if via == "page" else [(None, None)] * 2)
 
 
 @pytest.mark.parametrize("via", ["page", "cli"])
@@ -198,6 +208,8 @@ def test_remove_as_the_command_line_does(app, owner, owner_browser, make_client,
     assert rows(app, "SELECT count(*) FROM oauth_logout_deliveries") == [(1,)]
     kept = rows(app, f"SELECT tag, user_id FROM audit_events WHERE tag IN {LIFECYCLE} ORDER BY id")
     assert kept == [("admin:user:disable", None), ("admin:user:delete", None)]
+    actors = [(details.get("by"), ip) for _, details, ip in lifecycle(app)]
+    assert actors == ([(owner.owner_id, "127.0.0.1")] * 2 if via == "page" else [(None, None)] * 2)
     if via == "page":
         page = notice(owner_browser)
         assert "Removed Grace Hopper from the account." in page and "grace@example.test" not in page

@@ -94,7 +94,9 @@ ADA, GRACE = factories.OWNER_EMAIL, factories.MEMBER_EMAIL
         pytest.param(lambda clock: demote(GRACE, ADA, clock), id="demote-the-other"),
         pytest.param(lambda clock: lambda: accounts.disable_user(user(ADA), clock.now()), id="disable-the-other"),
         pytest.param(lambda clock: lambda: accounts.delete_user(user(ADA), clock.now()), id="remove-the-other"),
-        pytest.param(lambda clock: lambda: people.disable(user(GRACE), user(ADA), clock.now()), id="page-disable"),
+        pytest.param(
+            lambda clock: lambda: people.disable(user(GRACE), user(ADA), clock.now(), None), id="page-disable"
+        ),
     ],
 )
 def test_two_owners_removing_each_other_at_once_leave_one_owner(app, two_owners, clock, second):
