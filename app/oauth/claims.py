@@ -2,6 +2,7 @@
 
 import secrets
 from datetime import datetime
+from typing import Protocol
 
 from flask import current_app
 
@@ -13,6 +14,22 @@ ACCESS_TOKEN_TYP = "at+jwt"
 ID_TOKEN_TYP = "JWT"
 
 
+class TokenGrant(Protocol):
+    """What the tokens say about a grant: an OAuthGrant, or the facts a refresh read with its token
+    (token_service.GrantFacts) without loading the grant as an ORM object."""
+
+    @property
+    def client(self) -> OAuthClient: ...
+    @property
+    def user_id(self) -> int: ...
+    @property
+    def public_id(self) -> str: ...
+    @property
+    def auth_time(self) -> datetime: ...
+    @property
+    def auth_methods(self) -> str: ...
+
+
 def _issuer() -> str:
     return current_app.config["ISSUER"]
 
@@ -22,7 +39,7 @@ def _times(now: datetime, ttl_key: str) -> dict:
     return {"iat": issued, "exp": issued + current_app.config[ttl_key]}
 
 
-def access_token(grant: OAuthGrant, scope: str, now: datetime) -> str:
+def access_token(grant: TokenGrant, scope: str, now: datetime) -> str:
     """RFC 9068: short-lived, and carries `sid` so a resource server can check the grant offline or ask."""
     body = {
         "iss": _issuer(),
@@ -44,7 +61,7 @@ def client_access_token(client: OAuthClient, now: datetime) -> str:
     return keys.sign(body, ACCESS_TOKEN_TYP, now)
 
 
-def id_token(grant: OAuthGrant, now: datetime, nonce: str | None = None) -> str:
+def id_token(grant: TokenGrant, now: datetime, nonce: str | None = None) -> str:
     """OIDC Core §2: `sid` is the grant's public id; a refreshed ID token keeps the claims and drops nonce."""
     body = {
         "iss": _issuer(),

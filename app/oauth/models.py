@@ -1,9 +1,24 @@
 """OAuth clients, grants, authorization codes, refresh tokens and signing keys (DESIGN §2, §5)."""
 
+import functools
 from datetime import datetime
+from typing import cast
 
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, select, text, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    ForeignKey,
+    Index,
+    Row,
+    String,
+    Table,
+    Text,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
@@ -15,16 +30,24 @@ from app.sessions.models import UserSession
 from app.types import UTCDateTime
 
 
-def _one_locked(statement):
-    """The row lock of DESIGN §5: SELECT … FOR UPDATE on PostgreSQL; on SQLite an immediate transaction."""
-    if db.engine.dialect.name == "sqlite":
-        connection = db.session.connection()
+def _begin_write() -> Connection:
+    """The request's connection, in a write transaction on SQLite: BEGIN IMMEDIATE takes the database's one write
+    lock now, waiting for it (busy timeout), rather than at a later write that may fail to upgrade a read. On
+    PostgreSQL row locks do the work, and a held one answers 503 after lock_timeout rather than hang (catalogue #58:
+    set on every connection, app.config)."""
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite":
         driver = connection.connection.driver_connection
         assert driver is not None  # a checked-out connection always has its DB-API connection
         if not driver.in_transaction:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+    return connection
+
+
+def _one_locked(statement):
+    """The row lock of DESIGN §5: SELECT … FOR UPDATE on PostgreSQL; on SQLite an immediate transaction."""
+    if _begin_write().dialect.name == "sqlite":
         return db.session.scalar(statement)
-    db.session.execute(text("SET LOCAL lock_timeout = '5s'"))  # catalogue #58: a held lock answers 503, not a hang
     return db.session.scalar(statement.with_for_update())
 
 
@@ -162,6 +185,11 @@ class OAuthGrant(Model):
         return db.session.scalar(select(cls).where(cls.token_hash == token_hash))
 
     @classmethod
+    def note_refreshed(cls, grant_id: int, now: datetime) -> None:
+        """Record when the grant was last refreshed (its devices' row says "last refresh 3 min ago")."""
+        db.session.connection().execute(_note_refreshed(), {"g": grant_id, "t": now})
+
+    @classmethod
     def revoke_where(cls, *criteria, at: datetime, reason: str) -> list:
         """Revoke every live grant matching criteria in one statement; return (id, public_id, token_hash,
         client_id, user_id) of each, for cache invalidation and back-channel logout."""
@@ -228,6 +256,34 @@ class RefreshToken(Model):
     def by_token_hash(cls, token_hash: str, *, lock: bool = False) -> "RefreshToken | None":
         return _one(select(cls).where(cls.token_hash == token_hash), lock)
 
+    @classmethod
+    def live_for_rotation(cls, token_hash: str, client_id: int, now: datetime) -> Row | None:
+        """The refresh token that may rotate now, with what its tokens say about the grant, in one joined read
+        without a lock (the compare-and-set in rotate decides): unrotated, unrevoked and unexpired, of this client,
+        its grant neither revoked nor expired, its portal session neither revoked nor past its idle or absolute
+        expiry (what grants.state calls active). None for anything else, which the locked path then explains."""
+        parameters = {"h": token_hash, "c": client_id, "t": now}
+        return db.session.connection().execute(_live_for_rotation(), parameters).first()
+
+    @classmethod
+    def rotate(cls, token_id: int, successor_hash: str, *, grant_id: int, chain_id: str, scope: str,
+               now: datetime, expires_at: datetime) -> bool:  # fmt: skip
+        """DESIGN §5's rotation, in SQLAlchemy Core (three statements, no unit of work): a compare-and-set marks the
+        predecessor rotated only while it is neither rotated nor revoked (row lock on PostgreSQL, the write lock on
+        SQLite), so of two racing rotations one marks it and the other finds it rotated; only then is the successor
+        stored and linked. False when the compare-and-set found it taken: nothing was written."""
+        connection = _begin_write()
+        marked = connection.execute(_mark_rotated(), {"i": token_id, "t": now}).rowcount
+        if marked != 1:
+            return False
+        successor = connection.execute(
+            _insert_token(),
+            {"token_hash": successor_hash, "grant_id": grant_id, "chain_id": chain_id, "scope": scope,
+             "created_at": now, "expires_at": expires_at},
+        ).scalar_one()  # fmt: skip
+        connection.execute(_link_successor(), {"i": token_id, "s": successor})
+        return True
+
 
 class SigningKey(Model):
     """RS256 keys; the private half encrypted with the app secret, the public half published in the JWKS."""
@@ -255,3 +311,54 @@ class LogoutDelivery(OutboxRow, Model):
     uri: Mapped[str] = mapped_column(String(2048))
 
     client: Mapped[OAuthClient] = relationship()
+
+
+# The refresh's statements in SQLAlchemy Core, built once: the ORM's unit of work and loading cost more than the
+# statements themselves on the hot path (issue 13).
+
+
+def _table(model) -> Table:
+    return cast(Table, model.__table__)
+
+
+@functools.cache
+def _live_for_rotation():
+    token, grant, session = _table(RefreshToken).c, _table(OAuthGrant).c, _table(UserSession).c
+    at = bindparam("t", type_=UTCDateTime())
+    return (
+        select(token.id.label("token_id"), token.chain_id, token.scope, token.grant_id, grant.public_id,
+               grant.user_id, grant.auth_time, grant.auth_methods, grant.expires_at, grant.last_refreshed_at)
+        .select_from(_table(RefreshToken).join(_table(OAuthGrant)).join(_table(UserSession)))
+        .where(token.token_hash == bindparam("h"), token.rotated_at.is_(None), token.revoked_at.is_(None),
+               token.expires_at >= at, grant.client_id == bindparam("c"), grant.revoked_at.is_(None),
+               grant.expires_at >= at, session.revoked_at.is_(None), session.absolute_expires_at >= at,
+               session.idle_expires_at >= at)
+    )  # fmt: skip
+
+
+@functools.cache
+def _mark_rotated():
+    token = _table(RefreshToken).c
+    at = bindparam("t", type_=UTCDateTime())
+    return (
+        update(_table(RefreshToken))
+        .where(token.id == bindparam("i"), token.rotated_at.is_(None), token.revoked_at.is_(None))
+        .values(rotated_at=at, last_used_at=at)
+    )
+
+
+@functools.cache
+def _insert_token():
+    return insert(_table(RefreshToken)).returning(_table(RefreshToken).c.id)
+
+
+@functools.cache
+def _link_successor():
+    token = _table(RefreshToken).c
+    return update(_table(RefreshToken)).where(token.id == bindparam("i")).values(rotated_to=bindparam("s"))
+
+
+@functools.cache
+def _note_refreshed():
+    grant = _table(OAuthGrant).c
+    return update(_table(OAuthGrant)).where(grant.id == bindparam("g")).values(last_refreshed_at=bindparam("t"))

@@ -288,7 +288,8 @@ def test_a_database_outage_is_a_503_not_reuse(app, flow, monkeypatch):
     def down(*_args, **_kwargs):
         raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("connection refused"))
 
-    monkeypatch.setattr(models, "_one_locked", down)
+    # Every write transaction of the token endpoint starts there: the fast path's rotation and the locked path.
+    monkeypatch.setattr(models, "_begin_write", down)
     response = flow.refresh(tokens["refresh_token"])
     assert response.status_code == 503 and response.json["error"] == "temporarily_unavailable"
     monkeypatch.undo()

@@ -1,0 +1,119 @@
+"""What one refresh-token rotation costs (issue 13), counted, never timed: SQL statements, COMMITs and Redis round
+trips at /oauth/token, on SQLite and PostgreSQL, with and without Redis.
+
+Before issue 13 a refresh ran seven statements after the client lookup on PostgreSQL (SET LOCAL lock_timeout, the
+token SELECT … FOR UPDATE, its grant, the grant's portal session, the successor's INSERT, the compare-and-set UPDATE
+and the grant's last_refreshed_at), and the limit on failed client authentication made two Redis round trips on
+success (charge, then give back). Now: one joined read, then the compare-and-set, the successor and its link; the
+grant's last refresh at most once a minute; one Redis round trip (the charge, carrying what earlier successes give
+back)."""
+
+import pytest
+from sqlalchemy import event
+
+from app.extensions import db
+from tests.conftest import random_suffix
+from tests.oauth.conftest import Flow
+from tests.request_costs import redis_round_trips
+
+CLIENT_LOOKUP = "FROM oauth_clients"  # client authentication's, counted apart (it may come from a cache)
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def app(request, make_app):
+    if request.param == "in-process":
+        return make_app()
+    prefix = f"gh-test-{random_suffix()}:"
+    return make_app(REDIS_URL=request.getfixturevalue("redis_url"), CACHE_KEY_PREFIX=prefix,
+                    RATELIMIT_KEY_PREFIX=prefix + "rl")  # fmt: skip
+
+
+class Statements:
+    """Every statement the app's engine runs (its first word, the client lookup apart), and its COMMITs."""
+
+    def __init__(self):
+        self.statements: list[str] = []
+        self.client_lookups = 0
+        self.commits = 0
+
+
+def counted(app, call):
+    counted = Statements()
+
+    def statement(_conn, _cursor, text, *_args):
+        if CLIENT_LOOKUP in text and text.lstrip().upper().startswith("SELECT"):
+            counted.client_lookups += 1
+        else:
+            counted.statements.append(text.split(None, 1)[0].upper())
+
+    def commit(_conn):
+        counted.commits += 1
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
+    try:
+        with redis_round_trips() as redis:
+            result = call()
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", commit)
+    return result, counted, redis.round_trips
+
+
+def rotation(app) -> list[str]:
+    """The fast path: one joined read, then (SQLite: in an immediate transaction) the compare-and-set UPDATE, the
+    successor's INSERT and the UPDATE linking it."""
+    begin = ["BEGIN"] if app.config["DATABASE_URL"].startswith("sqlite") else []
+    return ["SELECT", *begin, "UPDATE", "INSERT", "UPDATE"]
+
+
+@pytest.fixture
+def chain(app, owner, rp):
+    """A flow and a refresh token whose grant was refreshed just now (the clock is frozen)."""
+    flow = Flow(app, rp).sign_in()
+    first = flow.tokens()
+    second = flow.refresh(first["refresh_token"])
+    assert second.status_code == 200
+    return flow, second.json["refresh_token"]
+
+
+def advance(app, clock, seconds: int) -> None:
+    """Move the clock, then let the process read its signing keys again (at most every 5 s: app.oauth.keys)."""
+    clock.advance(seconds=seconds)
+    assert app.test_client().get("/oauth/jwks").status_code == 200
+
+
+def test_a_refresh_reads_once_and_writes_three_statements_in_one_commit(app, chain, clock):
+    flow, token = chain
+    advance(app, clock, 30)  # the grant's last refresh was written 30 s ago: not again within the minute
+    response, sql, redis_round_trips = counted(app, lambda: flow.refresh(token))
+    assert response.status_code == 200
+    assert sql.statements == rotation(app)
+    assert sql.client_lookups <= 1 and sql.commits == 1
+    assert redis_round_trips == (1 if app.config["REDIS_URL"] else 0)  # the limit's charge, nothing else
+
+
+def test_the_grants_last_refresh_is_written_once_a_minute(app, chain, clock):
+    flow, token = chain
+    advance(app, clock, 61)
+    response, sql, _ = counted(app, lambda: flow.refresh(token))
+    assert response.status_code == 200
+    assert sql.statements == [*rotation(app), "UPDATE"]
+    from sqlalchemy import select
+
+    from app.oauth.models import OAuthGrant
+
+    with app.app_context():
+        assert db.session.scalar(select(OAuthGrant.last_refreshed_at)) == clock.now()
+
+
+def test_a_failed_client_authentication_costs_one_round_trip_too(app, chain):
+    flow, token = chain
+    form = {"grant_type": "refresh_token", "refresh_token": token, "client_id": flow.rp.client_id,
+            "client_secret": "wrong"}  # fmt: skip
+    response, sql, redis_round_trips = counted(app, lambda: app.test_client().post("/oauth/token", data=form))
+    assert response.status_code == 401
+    assert sql.statements == [] and sql.commits <= 1
+    assert redis_round_trips == (1 if app.config["REDIS_URL"] else 0)
