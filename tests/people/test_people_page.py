@@ -180,6 +180,13 @@ def test_a_member_gets_403_on_every_people_route(app, owner, pending):
                                                                 "email": "x@example.test"})  # fmt: skip
         assert answer.status_code == 403, (method, path, answer.status_code)
     assert snapshot(app) == before
+    assert ">People</a>" not in member.client.get("/").text  # the main menu offers it to owners only
+
+
+def test_owners_reach_the_page_from_the_main_menu(app, owner, owner_browser):
+    menu = owner_browser.client.get("/").text
+    assert '<a href="/account/people" >People</a>' in menu
+    assert '<a href="/account/people" aria-current="page">People</a>' in owner_browser.page().text
 
 
 def test_the_owner_of_another_account_gets_404_on_each_person_and_invitation(app, owner, pending, clock):
