@@ -7,6 +7,7 @@ from typing import cast
 from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin
 from sqlalchemy import (
     JSON,
+    Boolean,
     Connection,
     ForeignKey,
     Index,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     bindparam,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -185,11 +187,6 @@ class OAuthGrant(Model):
         return db.session.scalar(select(cls).where(cls.token_hash == token_hash))
 
     @classmethod
-    def note_refreshed(cls, grant_id: int, now: datetime) -> None:
-        """Record when the grant was last refreshed (its devices' row says "last refresh 3 min ago")."""
-        db.session.connection().execute(_note_refreshed(), {"g": grant_id, "t": now})
-
-    @classmethod
     def revoke_where(cls, *criteria, at: datetime, reason: str) -> list:
         """Revoke every live grant matching criteria in one statement; return (id, public_id, token_hash,
         client_id, user_id) of each, for cache invalidation and back-channel logout."""
@@ -267,21 +264,24 @@ class RefreshToken(Model):
 
     @classmethod
     def rotate(cls, token_id: int, successor_hash: str, *, grant_id: int, chain_id: str, scope: str,
-               now: datetime, expires_at: datetime) -> bool:  # fmt: skip
-        """DESIGN §5's rotation, in SQLAlchemy Core (three statements, no unit of work): a compare-and-set marks the
-        predecessor rotated only while it is neither rotated nor revoked (row lock on PostgreSQL, the write lock on
-        SQLite), so of two racing rotations one marks it and the other finds it rotated; only then is the successor
-        stored and linked. False when the compare-and-set found it taken: nothing was written."""
+               now: datetime, expires_at: datetime, note_refreshed: bool) -> bool:  # fmt: skip
+        """DESIGN §5's rotation: a compare-and-set marks the predecessor rotated only while it is neither rotated
+        nor revoked (under the row lock on PostgreSQL, the write lock BEGIN IMMEDIATE takes on SQLite), so of two
+        racing rotations one marks it and the other finds it taken; only then is the successor stored and linked,
+        and (note_refreshed) the grant's last refresh written. False when the compare-and-set found the predecessor
+        taken: nothing was written. PostgreSQL runs it all as one statement (the successor's id drawn first, so the
+        compare-and-set links it), SQLite as three or four."""
         connection = _begin_write()
-        marked = connection.execute(_mark_rotated(), {"i": token_id, "t": now}).rowcount
-        if marked != 1:
+        parameters = {"i": token_id, "h": successor_hash, "g": grant_id, "c": chain_id, "s": scope, "t": now,
+                      "e": expires_at, "note": note_refreshed}  # fmt: skip
+        if connection.dialect.name == "postgresql":
+            return connection.execute(_ROTATE_POSTGRESQL, parameters).first() is not None
+        if connection.execute(_mark_rotated(), parameters).rowcount != 1:
             return False
-        successor = connection.execute(
-            _insert_token(),
-            {"token_hash": successor_hash, "grant_id": grant_id, "chain_id": chain_id, "scope": scope,
-             "created_at": now, "expires_at": expires_at},
-        ).scalar_one()  # fmt: skip
-        connection.execute(_link_successor(), {"i": token_id, "s": successor})
+        successor = connection.execute(_insert_successor(), parameters).scalar_one()
+        connection.execute(_link_successor(), {"i": token_id, "n": successor})
+        if note_refreshed:
+            connection.execute(_note_refreshed(), parameters)
         return True
 
 
@@ -348,17 +348,52 @@ def _mark_rotated():
 
 
 @functools.cache
-def _insert_token():
-    return insert(_table(RefreshToken)).returning(_table(RefreshToken).c.id)
+def _insert_successor():
+    token = _table(RefreshToken).c
+    return (
+        insert(_table(RefreshToken))
+        .returning(token.id)
+        .values(
+            token_hash=bindparam("h"),
+            grant_id=bindparam("g"),
+            chain_id=bindparam("c"),
+            scope=bindparam("s"),
+            created_at=bindparam("t", type_=UTCDateTime()),
+            expires_at=bindparam("e", type_=UTCDateTime()),
+        )
+    )
 
 
 @functools.cache
 def _link_successor():
     token = _table(RefreshToken).c
-    return update(_table(RefreshToken)).where(token.id == bindparam("i")).values(rotated_to=bindparam("s"))
+    return update(_table(RefreshToken)).where(token.id == bindparam("i")).values(rotated_to=bindparam("n"))
 
 
 @functools.cache
 def _note_refreshed():
     grant = _table(OAuthGrant).c
-    return update(_table(OAuthGrant)).where(grant.id == bindparam("g")).values(last_refreshed_at=bindparam("t"))
+    at = bindparam("t", type_=UTCDateTime())
+    return update(_table(OAuthGrant)).where(grant.id == bindparam("g")).values(last_refreshed_at=at)
+
+
+# PostgreSQL: the compare-and-set, the successor (its id drawn by the compare-and-set, so the link needs no third
+# statement: the foreign key is checked at the end of the statement, once the successor exists) and the grant's
+# last refresh, in one statement. Nothing is written unless the compare-and-set marks the predecessor.
+_ROTATE_POSTGRESQL = text(
+    """
+    WITH marked AS (
+        UPDATE oauth_refresh_tokens
+        SET rotated_at = :t, last_used_at = :t, rotated_to = nextval('oauth_refresh_tokens_id_seq')
+        WHERE id = :i AND rotated_at IS NULL AND revoked_at IS NULL
+        RETURNING rotated_to
+    ), noted AS (
+        UPDATE oauth_grants SET last_refreshed_at = :t WHERE id = :g AND :note AND EXISTS (SELECT FROM marked)
+    )
+    INSERT INTO oauth_refresh_tokens (id, token_hash, grant_id, chain_id, scope, created_at, expires_at)
+    SELECT rotated_to, :h, :g, :c, :s, :t, :e FROM marked
+    RETURNING id
+    """
+).bindparams(
+    bindparam("t", type_=UTCDateTime()), bindparam("e", type_=UTCDateTime()), bindparam("note", type_=Boolean())
+)

@@ -193,13 +193,11 @@ def _rotate(token_id: int, chain_id: str, grant: "OAuthGrant | GrantFacts", scop
     """Store the successor of the presented token (RefreshToken.rotate); False when a concurrent rotation or
     revocation took the predecessor first (nothing written). Rotation never extends the grant's absolute expiry."""
     lifetime = timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL_SECONDS"])
-    rotated = RefreshToken.rotate(token_id, tokens.digest(tokens.successor_of(presented)), grant_id=grant.id,
-                                  chain_id=chain_id, scope=scope, now=now,
-                                  expires_at=min(now + lifetime, grant.expires_at))  # fmt: skip
     last = grant.last_refreshed_at
-    if rotated and (last is None or now - last >= GRANT_REFRESHED_EVERY):
-        OAuthGrant.note_refreshed(grant.id, now)
-    return rotated
+    return RefreshToken.rotate(token_id, tokens.digest(tokens.successor_of(presented)), grant_id=grant.id,
+                               chain_id=chain_id, scope=scope, now=now,
+                               expires_at=min(now + lifetime, grant.expires_at),
+                               note_refreshed=last is None or now - last >= GRANT_REFRESHED_EVERY)  # fmt: skip
 
 
 def issue(grant: OAuthGrant, scope: str, now: datetime) -> TokenResponse:

@@ -293,3 +293,61 @@ def test_simultaneous_first_authorizations_from_one_device_share_one_grant(make_
     assert statuses == [302] * threads
     live = "SELECT count(*) FROM oauth_grants WHERE revoked_at IS NULL AND device_id = 'racing-device'"
     assert fresh_connection_rows(flow.app, live) == [(1,)]
+
+
+class BetweenReadAndWrite:
+    """Run `meanwhile` on another thread, to completion, just before this request's rotation writes: after its
+    read of the token (no lock yet), before the compare-and-set (SQLite: before BEGIN IMMEDIATE takes the write
+    lock; PostgreSQL: before the one statement that writes)."""
+
+    def __init__(self, app, meanwhile):
+        self.app, self.meanwhile, self.done = app, meanwhile, False
+        with app.app_context():
+            self.engine = db.engine
+
+    def __enter__(self):
+        sa.event.listen(self.engine, "before_cursor_execute", self._before)
+        return self
+
+    def __exit__(self, *_exc):
+        sa.event.remove(self.engine, "before_cursor_execute", self._before)
+
+    def _before(self, _conn, _cursor, statement, *_args):
+        if self.done or not statement.lstrip().startswith(("BEGIN IMMEDIATE", "WITH marked")):
+            return
+        self.done = True
+        other = threading.Thread(target=self.meanwhile)
+        other.start()
+        other.join(timeout=30)
+
+
+@pytest.mark.parametrize("grace", [5, 0])
+def test_a_rotation_committed_between_the_read_and_the_compare_and_set_wins(make_app, clock, grace):
+    flow = racing_flow(make_app(REFRESH_GRACE_SECONDS=grace), clock)
+    token = flow.tokens()["refresh_token"]
+    first = []
+    with BetweenReadAndWrite(flow.app, lambda: first.append(flow.refresh(token))) as interleaved:
+        second = flow.refresh(token)
+    assert interleaved.done and first[0].status_code == 200
+    if grace:  # the loser is a retry inside the window: the same successor, nothing new minted
+        assert second.status_code == 200 and second.json["refresh_token"] == first[0].json["refresh_token"]
+        assert fresh_connection_rows(flow.app, "SELECT count(*) FROM oauth_refresh_tokens") == [(2,)]
+    else:  # without a window a second use cannot be told from theft
+        assert second.status_code == 400 and second.json["error"] == "invalid_grant"
+        live = "SELECT count(*) FROM oauth_refresh_tokens WHERE revoked_at IS NULL"
+        assert fresh_connection_rows(flow.app, live) == [(0,)]
+    assert fresh_connection_rows(flow.app, INVARIANT) == []
+
+
+def test_a_revocation_committed_between_the_read_and_the_compare_and_set_wins(make_app, clock):
+    flow = racing_flow(make_app(), clock)
+    token = flow.tokens()["refresh_token"]
+    from tests.conftest import Auth
+
+    with BetweenReadAndWrite(flow.app, lambda: Auth(flow.browser).logout()) as interleaved:
+        refreshed = flow.refresh(token)
+    assert interleaved.done
+    assert refreshed.status_code == 400 and refreshed.json["error"] == "invalid_grant"
+    live = "SELECT count(*) FROM oauth_refresh_tokens WHERE revoked_at IS NULL"
+    assert fresh_connection_rows(flow.app, live) == [(0,)]
+    assert fresh_connection_rows(flow.app, "SELECT count(*) FROM oauth_refresh_tokens") == [(1,)]  # none minted
