@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app import sqlite_writers
 from app.accounts.models import User
 from app.extensions import Model, db
 from app.oauth import tokens
@@ -42,6 +43,7 @@ def _begin_write() -> Connection:
         driver = connection.connection.driver_connection
         assert driver is not None  # a checked-out connection always has its DB-API connection
         if not driver.in_transaction:
+            sqlite_writers.enter(connection)
             connection.exec_driver_sql("BEGIN IMMEDIATE")
     return connection
 

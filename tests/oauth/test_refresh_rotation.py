@@ -296,9 +296,9 @@ def test_simultaneous_first_authorizations_from_one_device_share_one_grant(make_
 
 
 class BetweenReadAndWrite:
-    """Run `meanwhile` on another thread, to completion, just before this request's rotation writes: after its
-    read of the token (no lock yet), before the compare-and-set (SQLite: before BEGIN IMMEDIATE takes the write
-    lock; PostgreSQL: before the one statement that writes)."""
+    """Run `meanwhile` on another thread, to completion, just after this request's unlocked read of the token and
+    before its rotation writes (SQLite: before it queues for the write lock; PostgreSQL: before the one statement
+    that writes)."""
 
     def __init__(self, app, meanwhile):
         self.app, self.meanwhile, self.done = app, meanwhile, False
@@ -306,14 +306,14 @@ class BetweenReadAndWrite:
             self.engine = db.engine
 
     def __enter__(self):
-        sa.event.listen(self.engine, "before_cursor_execute", self._before)
+        sa.event.listen(self.engine, "after_cursor_execute", self._after)
         return self
 
     def __exit__(self, *_exc):
-        sa.event.remove(self.engine, "before_cursor_execute", self._before)
+        sa.event.remove(self.engine, "after_cursor_execute", self._after)
 
-    def _before(self, _conn, _cursor, statement, *_args):
-        if self.done or not statement.lstrip().startswith(("BEGIN IMMEDIATE", "WITH marked")):
+    def _after(self, _conn, _cursor, statement, *_args):
+        if self.done or "AS token_id" not in statement:  # RefreshToken.live_for_rotation's read
             return
         self.done = True
         other = threading.Thread(target=self.meanwhile)
