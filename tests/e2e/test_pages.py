@@ -10,7 +10,7 @@ from tests import factories
 from tests.e2e.helpers import sign_in, visit
 from tests.e2e.test_accessibility import consent_url
 
-NAV_ITEMS = ["Home", "Devices", "Apps", "Account", "Two-step", "Security"]
+NAV_ITEMS = ["Home", "Devices", "Apps", "Account", "Two-step", "People", "Security"]
 
 
 @pytest.mark.parametrize("width", [320, 375])
