@@ -14,12 +14,17 @@ ACCESS_TOKEN_TYP = "at+jwt"
 ID_TOKEN_TYP = "JWT"
 
 
+class NamedClient(Protocol):
+    @property
+    def client_id(self) -> str: ...
+
+
 class TokenGrant(Protocol):
     """What the tokens say about a grant: an OAuthGrant, or the facts a refresh read with its token
     (token_service.GrantFacts) without loading the grant as an ORM object."""
 
     @property
-    def client(self) -> OAuthClient: ...
+    def client(self) -> NamedClient: ...
     @property
     def user_id(self) -> int: ...
     @property

@@ -56,7 +56,7 @@ class GrantFacts:
     auth_methods: str
     expires_at: datetime
     last_refreshed_at: datetime | None
-    client: OAuthClient
+    client: claims.NamedClient  # the authenticated client (the read asked for its tokens only)
 
 
 @dataclass(frozen=True)
@@ -159,23 +159,26 @@ class Refresh(RefreshTokenGrant):
         was checked by Authlib (never wider); repeated names are dropped."""
         presented: PresentedRefreshToken = self.request.refresh_token
         scope, at = " ".join(dict.fromkeys(scope.split())), app_now()
+        successor = tokens.successor_of(presented.value)
         if presented.live is not None:
             live = presented.live
-            response = _token_response(live.grant, scope, at, refresh_token=tokens.successor_of(presented.value),
-                                       id_token=True)  # fmt: skip
-            if _rotate(live.id, live.chain_id, live.grant, scope, at, presented.value):
+            response = _token_response(live.grant, scope, at, refresh_token=successor, id_token=True)
+            if _rotate(live.id, live.chain_id, live.grant, scope, at, successor):
                 return response.body()
             # Lost the compare-and-set to a concurrent rotation or revocation: decide as a locked refresh would.
-            presented = self._locked(presented.value, at)
-            self.request.refresh_token = presented
+            presented = self.request.refresh_token = self._locked(presented.value, at)
             self.authenticate_user(presented)
-        assert presented.row is not None
+        return self._locked_token(presented, scope, at, successor)
+
+    @staticmethod
+    def _locked_token(presented: PresentedRefreshToken, scope: str, at: datetime, successor: str) -> dict:
+        """The locked path's answer: the successor a grace-window retry already has, or a rotation under the lock."""
+        assert presented.row is not None  # the locked path always has its row
         grant = presented.row.grant
         if presented.successor is not None:
-            successor = tokens.successor_of(presented.value)
             return _token_response(grant, presented.successor.scope, at, refresh_token=successor, id_token=True).body()
-        response = _token_response(grant, scope, at, refresh_token=tokens.successor_of(presented.value), id_token=True)
-        if not _rotate(presented.row.id, presented.row.chain_id, grant, scope, at, presented.value):
+        response = _token_response(grant, scope, at, refresh_token=successor, id_token=True)
+        if not _rotate(presented.row.id, presented.row.chain_id, grant, scope, at, successor):
             raise TemporarilyUnavailable("Concurrent refresh; retry.")  # under the row lock: does not happen
         return response.body()
 
@@ -189,12 +192,12 @@ GRANT_REFRESHED_EVERY = timedelta(minutes=1)
 
 
 def _rotate(token_id: int, chain_id: str, grant: "OAuthGrant | GrantFacts", scope: str, now: datetime,
-            presented: str) -> bool:  # fmt: skip
+            successor: str) -> bool:  # fmt: skip
     """Store the successor of the presented token (RefreshToken.rotate); False when a concurrent rotation or
     revocation took the predecessor first (nothing written). Rotation never extends the grant's absolute expiry."""
     lifetime = timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL_SECONDS"])
     last = grant.last_refreshed_at
-    return RefreshToken.rotate(token_id, tokens.digest(tokens.successor_of(presented)), grant_id=grant.id,
+    return RefreshToken.rotate(token_id, tokens.digest(successor), grant_id=grant.id,
                                chain_id=chain_id, scope=scope, now=now,
                                expires_at=min(now + lifetime, grant.expires_at),
                                note_refreshed=last is None or now - last >= GRANT_REFRESHED_EVERY)  # fmt: skip
