@@ -50,8 +50,6 @@ def from_environment(instance_path: str) -> dict:
         "SECRET_KEY_FALLBACKS": [k for k in fallbacks.split(",") if k],
         "DATABASE_URL": os.environ.get("DATABASE_URL") or default_db,
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
-        # PostgreSQL: how long a statement waits for a row lock before the request answers 503 (catalogue #58).
-        "DATABASE_LOCK_TIMEOUT_MS": _env_int("DATABASE_LOCK_TIMEOUT_MS", 5000),
         "TRUSTED_PROXY_COUNT": _env_int("TRUSTED_PROXY_COUNT", 0),
         "GEOIP_DATABASE": os.environ.get("GEOIP_DATABASE") or None,
         "SESSION_IDLE_MINUTES": _env_int("SESSION_IDLE_MINUTES", 30),
@@ -150,7 +148,7 @@ def finalize(config: dict) -> None:
     config["SESSION_COOKIE_SAMESITE"] = "Lax"
     config["DATABASE_URL"] = database_uri(config["DATABASE_URL"])
     config["SQLALCHEMY_DATABASE_URI"] = config["DATABASE_URL"]
-    config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(config["DATABASE_URL"], config["DATABASE_LOCK_TIMEOUT_MS"])
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(config["DATABASE_URL"])
     config["RATELIMIT_STORAGE_URI"] = config["REDIS_URL"] or "memory://"
     config["RATELIMIT_STORAGE_OPTIONS"] = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
     config["RATELIMIT_KEY_PREFIX"] = config.get("RATELIMIT_KEY_PREFIX", "gh-rl")
@@ -180,13 +178,10 @@ def database_uri(url: str) -> str:
     return url
 
 
-def _engine_options(url: str, lock_timeout_ms: int) -> dict:
+def _engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         # A file database shared by threads: wait for the writer instead of failing at once.
         return {"connect_args": {"timeout": 5, "check_same_thread": False}}
-    # catalogue #58: a lock held elsewhere answers 503 after lock_timeout rather than hang (every statement, so the
-    # refresh's compare-and-set needs no SET LOCAL of its own); psycopg 3 prepares every statement on its first
-    # use rather than its fifth (the hot paths run the same few statements).
-    connect_args = {"options": f"-c lock_timeout={lock_timeout_ms}", "prepare_threshold": 0}
+    # psycopg 3 prepares a statement on its first use rather than its fifth: the hot paths run the same few.
     return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, "pool_timeout": 5,
-            "connect_args": connect_args}  # fmt: skip
+            "connect_args": {"prepare_threshold": 0}}  # fmt: skip

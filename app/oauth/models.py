@@ -32,12 +32,14 @@ from app.security import identifiers
 from app.sessions.models import UserSession
 from app.types import UTCDateTime
 
+LOCK_TIMEOUT = "SET LOCAL lock_timeout = '5s'"
+
 
 def _begin_write() -> Connection:
-    """The request's connection, in a write transaction on SQLite: BEGIN IMMEDIATE takes the database's one write
-    lock now, waiting for it (busy timeout), rather than at a later write that may fail to upgrade a read. On
-    PostgreSQL row locks do the work, and a held one answers 503 after lock_timeout rather than hang (catalogue #58:
-    set on every connection, app.config)."""
+    """The request's connection, ready to write under a lock. SQLite: BEGIN IMMEDIATE takes the database's one write
+    lock now, waiting for it in line (app.sqlite_writers), rather than at a later write that may fail to upgrade a
+    read. PostgreSQL: row locks do the work, and a held one answers 503 after lock_timeout rather than hang
+    (catalogue #58; this transaction only: elsewhere a lock wait is not ours to cut short)."""
     connection = db.session.connection()
     if connection.dialect.name == "sqlite":
         driver = connection.connection.driver_connection
@@ -45,6 +47,8 @@ def _begin_write() -> Connection:
         if not driver.in_transaction:
             sqlite_writers.enter(connection)
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql(LOCK_TIMEOUT)
     return connection
 
 

@@ -4,9 +4,9 @@ trips at /oauth/token, on SQLite and PostgreSQL, with and without Redis.
 Before issue 13 a refresh ran seven statements after the client lookup on PostgreSQL (SET LOCAL lock_timeout, the
 token SELECT … FOR UPDATE, its grant, the grant's portal session, the successor's INSERT, the compare-and-set UPDATE
 and the grant's last_refreshed_at), and the limit on failed client authentication made two Redis round trips on
-success (charge, then give back). Now: one joined read, then the writes (PostgreSQL: one statement; SQLite: the
-compare-and-set, the successor and its link); the grant's last refresh at most once a minute; one Redis round trip
-(the charge, carrying what earlier successes give back)."""
+success (charge, then give back). Now: one joined read, then the writes (PostgreSQL: the lock timeout and one
+statement; SQLite: the compare-and-set, the successor and its link); the grant's last refresh at most once a minute;
+one Redis round trip (the charge, carrying what earlier successes give back)."""
 
 from datetime import timedelta
 
@@ -70,11 +70,12 @@ def sqlite(app) -> bool:
 
 
 def rotation(app, *, grant_noted: bool = False) -> list[str]:
-    """The fast path: one joined read, then the writes. PostgreSQL: one statement (WITH the compare-and-set, and
-    the grant's last refresh when due, INSERT the successor). SQLite, in an immediate transaction: the
-    compare-and-set UPDATE, the successor's INSERT, the UPDATE linking it (and the grant's UPDATE when due)."""
+    """The fast path: one joined read, then the writes. PostgreSQL: SET LOCAL lock_timeout, then one statement
+    (WITH the compare-and-set, and the grant's last refresh when due, INSERT the successor). SQLite, in an immediate
+    transaction: the compare-and-set UPDATE, the successor's INSERT, the UPDATE linking it (and the grant's UPDATE
+    when due)."""
     if not sqlite(app):
-        return ["SELECT", "WITH"]
+        return ["SELECT", "SET", "WITH"]
     return ["SELECT", "BEGIN", "UPDATE", "INSERT", "UPDATE"] + (["UPDATE"] if grant_noted else [])
 
 
