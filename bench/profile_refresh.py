@@ -14,15 +14,15 @@ from bench.errors import BenchError
 PROFILED = 50
 # (label, file name ending, function name): the per-request work a refresh pays for.
 PARTS = (
-    ("rate limit on failed client authentication", "app/security/ratelimit.py", "limited"),
-    ("the token view (inside the limit)", "app/oauth/views.py", "token"),
+    ("limit on failed client authentication, all of it", "app/security/ratelimit.py", "limited"),
+    ("  of which: its charge (one Redis round trip)", "app/security/token_limit.py", "charge"),
+    ("the token view", "app/oauth/views.py", "token"),
     ("client authentication (lookup, secret HMAC)", "authlib/oauth2/rfc6749/authenticate_client.py", "__call__"),
     ("  of which: client lookup", "app/oauth/server.py", "query_client"),
-    ("refresh token: look up, lock, mark", "app/oauth/token_service.py", "authenticate_refresh_token"),
-    ("grant state (grant, portal session)", "app/oauth/token_service.py", "authenticate_user"),
-    ("successor minted and stored", "app/oauth/token_service.py", "generate_token"),
-    ("  of which: access token signed", "app/oauth/claims.py", "access_token"),
-    ("  of which: ID token signed", "app/oauth/claims.py", "id_token"),
+    ("refresh token read (one joined read, no lock)", "app/oauth/models.py", "live_for_rotation"),
+    ("locked path (not taken by a plain rotation)", "app/oauth/token_service.py", "_locked"),
+    ("new tokens (successor, access and ID token signed)", "app/oauth/token_service.py", "_token_response"),
+    ("rotation written (lock timeout, compare-and-set, successor, link)", "app/oauth/models.py", "rotate"),
     ("commit", "app/oauth/views.py", "_committed"),
     ("session teardown (connection back to the pool)", "flask_sqlalchemy/extension.py", "_teardown_session"),
     ("security headers", "app/security/headers.py", "apply_security_headers"),
