@@ -14,6 +14,8 @@ from typing import Protocol, cast
 import redis
 
 from app.clock import now
+from app.near_cache import LEASE_SECONDS as NEAR_LEASE_SECONDS
+from app.near_cache import NearCache
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,10 @@ class Cache(Protocol):
 
     def invalidate(self, changes: Sequence[Invalidation]) -> bool:
         """Apply the changes; False when the cache did not take them (they stay in the outbox)."""
+
+    def settle_after_fault(self) -> None:
+        """After an invalidation the cache did not take: return once no process can still answer from a copy it
+        made wrong (app.near_cache), before the revocation is reported done."""
 
 
 # Another process cannot invalidate this process's entries, so they live only briefly: with several
@@ -112,6 +118,9 @@ class InProcessCache:
                     self._put(change.key, STALE, STALE_MARKER_SECONDS)
         return True
 
+    def settle_after_fault(self) -> None:
+        """Never called: this cache always takes its invalidations."""
+
     def _put(self, key: str, value: bytes, ttl_seconds: float) -> None:
         if len(self._entries) >= self._max_entries:
             self._entries.clear()
@@ -119,23 +128,16 @@ class InProcessCache:
 
 
 class RedisCache:
-    """Redis, degrading to "always miss" while it is unreachable, and recovering by itself.
+    """Redis, degrading to "always miss" while it is unreachable, and recovering by itself; with a near cache in
+    each process (app.near_cache) that Redis invalidates, so a warm read makes no round trip.
 
     Its answers are trusted only once the invalidation outbox is empty (before_trust replays what is left into
     Redis and says whether anything remains): at start, after any fault of this process, and every
-    OUTBOX_RECHECK_SECONDS, so a tombstone another process failed to write is never undone by a stale entry.
+    OUTBOX_RECHECK_SECONDS, so a tombstone another process failed to write is never undone by a stale entry. The
+    near cache is asked only when Redis would be, and only under its lease.
     """
 
     shared = True
-
-    # A stale marker never replaces a tombstone, whatever the order the outbox's writes arrive in (a replay of an
-    # older change can land after a newer revocation was written directly).
-    _MARK_STALE = """
-    local current = redis.call('GET', KEYS[1])
-    if current and string.byte(current, 1) == 0 then return 0 end
-    redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-    return 1
-    """
 
     def __init__(
         self,
@@ -143,6 +145,7 @@ class RedisCache:
         prefix: str = DEFAULT_KEY_PREFIX,
         retry_after_seconds: float = REDIS_RETRY_AFTER_SECONDS,
         before_trust: Callable[["RedisCache"], bool] | None = None,
+        near_lease_seconds: float = NEAR_LEASE_SECONDS,
     ):
         self._client = redis.Redis.from_url(
             url,
@@ -150,12 +153,13 @@ class RedisCache:
             socket_connect_timeout=REDIS_SOCKET_TIMEOUT_SECONDS,
         )
         self._prefix = prefix
-        self._mark_stale = self._client.register_script(self._MARK_STALE)
+        self._near = NearCache(self._client, url, prefix, near_lease_seconds)
         self._retry_after = retry_after_seconds
         self._before_trust = before_trust
         self._down_until = 0.0  # monotonic: about not paying timeouts, so wall time
         self._trusted_until = 0.0  # app clock: a correctness bound, which tests move
         self._faults = 0
+        self._failing_since: float | None = None  # monotonic: the first invalidation refused since Redis last answered
 
     def _trusted(self) -> bool:
         if time.monotonic() < self._down_until:
@@ -181,37 +185,73 @@ class RedisCache:
     def get(self, key: str) -> bytes | None:
         if not self._trusted():
             return None
+        near = self._near
         try:
-            value = self._client.get(self._prefix + key)
+            if not near.usable():
+                value = self._client.get(self._prefix + key)
+                self._failing_since = None  # Redis answered: a later failure is a new outage
+            elif (value := near.get(key)) is None:
+                generation = near.generation
+                value, ttl_ms = self._read_with_lifetime(self._prefix + key)
+                self._failing_since = None
+                if value is not None and value != STALE:
+                    near.keep(key, value, ttl_ms / 1000, generation)
         except redis.RedisError as exc:
             self._fault("get", exc)
             return None
         # Without decode_responses the client answers bytes; redis-py's stubs allow str for either setting.
         return None if value == STALE else cast(bytes | None, value)
 
+    def _read_with_lifetime(self, redis_key: str) -> tuple[bytes | None, int]:
+        """The value and its remaining lifetime in ms, in one round trip."""
+        pipeline = self._client.pipeline(transaction=False)
+        pipeline.get(redis_key)
+        pipeline.pttl(redis_key)
+        value, ttl_ms = pipeline.execute()
+        return value, ttl_ms
+
     def add(self, key: str, value: bytes, ttl_seconds: int) -> None:
         """No outbox check: an add never replaces an entry, and a replayed tombstone or marker replaces the add."""
         if time.monotonic() < self._down_until:
             return
+        generation = self._near.generation
         try:
-            self._client.set(self._prefix + key, value, ex=ttl_seconds, nx=True)
+            added = self._client.set(self._prefix + key, value, ex=ttl_seconds, nx=True)
         except redis.RedisError as exc:
             self._fault("add", exc)
+            return
+        if added:
+            self._near.keep(key, value, ttl_seconds, generation)
 
     def invalidate(self, changes: Sequence[Invalidation]) -> bool:
-        """One round trip, tried even during the retry pause: a revocation (or the worker) tries its hardest."""
-        pipeline = self._client.pipeline(transaction=False)
+        """One round trip, tried even during the retry pause: a revocation (or the worker) tries its hardest. Then
+        this process's near cache forgets the entries, and every other one has (app.near_cache)."""
+        arguments: list = []
         for change in changes:
             if change.value is None:
-                self._mark_stale(keys=[self._prefix + change.key], args=[STALE, STALE_MARKER_SECONDS], client=pipeline)
+                arguments.append("0")
             else:
-                pipeline.set(self._prefix + change.key, change.value, ex=max(change.ttl_seconds, 1))
+                arguments += ["1", change.value, max(change.ttl_seconds, 1)]
+        names = [change.key for change in changes]
+        attempted = time.monotonic()
         try:
-            pipeline.execute()
+            epoch, number, new_epoch = self._publish(names, arguments)
         except redis.RedisError as exc:
             self._fault("invalidate", exc)
+            self._failing_since = min(self._failing_since or attempted, attempted)
             return False
+        self._failing_since = None
+        self._near.drop(names)
+        self._near.await_acknowledgements(epoch, number, new_epoch)
         return True
+
+    def _publish(self, names: list[str], arguments: list) -> tuple[str, int, bool]:
+        cache_keys = [self._prefix + name for name in names]
+        return self._near.publish(cache_keys, names, arguments, STALE, STALE_MARKER_SECONDS)
+
+    def settle_after_fault(self) -> None:
+        if self._failing_since is not None:
+            self._near.settle_after_fault(self._failing_since)
 
 
 def build_cache(config: dict) -> Cache:
@@ -224,6 +264,7 @@ def build_cache(config: dict) -> Cache:
             prefix=config.get("CACHE_KEY_PREFIX", DEFAULT_KEY_PREFIX),
             retry_after_seconds=config.get("REDIS_RETRY_AFTER_SECONDS", REDIS_RETRY_AFTER_SECONDS),
             before_trust=replay_before_trust,
+            near_lease_seconds=config.get("NEAR_CACHE_LEASE_SECONDS", NEAR_LEASE_SECONDS),
         )
     return InProcessCache()
 

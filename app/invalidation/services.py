@@ -29,6 +29,7 @@ def invalidate(changes: Sequence[Invalidation]) -> None:
 def _deliver(store: Cache, changes: Sequence[Invalidation], ids: list[int]) -> None:
     if not store.invalidate(changes):
         log.warning("%d cache invalidation(s) left in the outbox until the cache answers again", len(changes))
+        store.settle_after_fault()  # the revocation is reported done only once no near cache can still be trusted
         return
     if ids:
         try:

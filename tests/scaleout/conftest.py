@@ -1,5 +1,6 @@
 """Two real gunicorn instances and the worker on one PostgreSQL and one Redis (DESIGN §1: "two instances behind a
-load balancer … behave as one"), driven over HTTP with `requests` as a browser and a client app would.
+load balancer … behave as one"), driven over HTTP with `requests` as a browser and a client app would. Instance B
+reaches Redis through a proxy in this process (tests/redis_proxy.py), so a test can slow or break B's link alone.
 
 One cluster per module keeps the wall time modest: starting gunicorn costs about a second per process. Each test
 makes its own account and users, so tests never see each other's sessions. The Redis is a private redis-server,
@@ -41,6 +42,7 @@ from tests.conftest import (
 from tests.factories import PASSWORD
 from tests.helpers import PORTAL_COOKIE
 from tests.oauth.conftest import REDIRECT_URI, pkce, query_of
+from tests.redis_proxy import RedisProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -123,6 +125,7 @@ class Cluster:
 
     def __init__(self, database_url: str, redis: PrivateRedis, log_dir: Path):
         self.redis = redis
+        self.proxy = RedisProxy(redis.port)  # B's link to Redis
         self.env = {
             **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")},
             "DATABASE_URL": database_url,
@@ -136,6 +139,7 @@ class Cluster:
         self.a = Instance("a", self.env, log_dir)
         self.b = Instance("b", self.env, log_dir)
         self.env["ISSUER"] = self.a.url  # the load balancer's address, the same for both
+        self.b.env = {**self.env, "REDIS_URL": self.proxy.url}
         self.worker = Process("worker", [str(BIN / "flask"), "--app", "wsgi", "worker", "--interval", "0.1"],
                               self.env, log_dir)  # fmt: skip
         self.data = create_app(base_config(database_url, REDIS_URL=redis.url, ISSUER=self.a.url))
@@ -145,7 +149,8 @@ class Cluster:
             process.start()
 
     def heal(self) -> None:
-        """Undo what a test did to the cluster: Redis running again, every process up."""
+        """Undo what a test did to the cluster: Redis running again, B's link whole, every process up."""
+        self.proxy.resume()
         if self.redis.process.poll() is None:
             self.redis.signal(signal.SIGCONT)
         else:
@@ -157,6 +162,7 @@ class Cluster:
     def stop(self) -> None:
         for process in (self.a, self.b, self.worker):
             process.kill(signal.SIGTERM)
+        self.proxy.close()
         with self.data.app_context():
             db.engine.dispose()
 

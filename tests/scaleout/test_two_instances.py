@@ -4,10 +4,13 @@ next request, a Redis hang heals within 2 s on both, and a dead Redis means data
 import re
 import secrets
 import signal
+import threading
 import time
 
 import pytest
 
+from app.near_cache import LISTENER_NAME
+from tests.helpers import PORTAL_COOKIE
 from tests.scaleout.conftest import Browser, Cluster, call, page_with_cookie, refused, verify
 
 pytestmark = pytest.mark.redis
@@ -144,3 +147,62 @@ def test_a_killed_redis_means_database_answers_on_both_and_no_5xx(healthy):
         assert refused(instance, cookie)
         assert verify(instance, rp, grant).json() == REVOKED
         assert page_with_cookie(instance, late.cookie).status_code == 200
+
+
+def granted_and_seen_by_b(cluster: Cluster) -> tuple[Browser, object, str]:
+    """A browser signed in on A with a grant of a client app; B has answered both from its near cache's side."""
+    people, rp = cluster.people(), cluster.client_app()
+    browser = signed_in_on_a_and_seen_by_b(cluster, people.owner)
+    grant = browser.grant(cluster.a, rp)["grant_token"]
+    for _ in range(3):  # the first answers also start B's near cache listener
+        assert verify(cluster.b, rp, grant).json()["active"] is True
+        assert page_with_cookie(cluster.b, browser.cookie).status_code == 200
+    return browser, rp, grant
+
+
+@pytest.mark.parametrize("fault", ["hang", "cut"])
+def test_with_bs_link_to_redis_broken_b_answers_revoked_at_once(healthy, fault):
+    """Issue 13: B's near cache may hold "active"; B cannot hear of the revocation. A returns only once B's lease has
+    run out, so B asks Redis (which times out or reconnects) and then the database."""
+    browser, rp, grant = granted_and_seen_by_b(healthy)
+    cookie = browser.cookie
+    getattr(healthy.proxy, fault)()
+    browser.sign_out(healthy.a.url)
+    assert verify(healthy.b, rp, grant).json() == REVOKED
+    assert refused(healthy.b, cookie)
+
+
+def test_under_load_no_answer_b_starts_after_the_revocation_on_a_returned_is_active(healthy):
+    browser, rp, grant = granted_and_seen_by_b(healthy)
+    cookie = browser.cookie
+    healthy.proxy.delay(0.5, only=LISTENER_NAME)  # and B's near cache hears of every invalidation 0.5 s late
+    answers: list[tuple[float, bool]] = []  # (started, active), from B
+    stop = threading.Event()
+
+    def grant_active() -> bool:
+        return verify(healthy.b, rp, grant).json()["active"]
+
+    def session_alive() -> bool:
+        return call("GET", healthy.b.url + "/session/status", cookies={PORTAL_COOKIE: cookie}).status_code == 200
+
+    def hammer(check) -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            answers.append((started, check()))
+
+    threads = [threading.Thread(target=hammer, args=(check,)) for check in (grant_active, grant_active, session_alive)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(0.5)  # real processes under load: waiting for them, not standing in for the app clock
+        browser.sign_out(healthy.a.url)
+        returned = time.monotonic()
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    before = [active for started, active in answers if started < returned]
+    after = [active for started, active in answers if started > returned]
+    assert any(before) and after, (len(before), len(after))
+    assert not any(after), f"{sum(after)} of {len(after)} answers B started after the revocation said active"
