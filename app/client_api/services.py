@@ -2,12 +2,10 @@
 
 from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
-from app.oauth import grants, tokens, verify_cache
-from app.oauth.claims import subject
+from app.oauth import standing, tokens, verify_cache
 from app.oauth.clients import ClientIdentity
 from app.oauth.models import OAuthGrant
 from app.security import identifiers
@@ -40,26 +38,9 @@ def _verify_from_database(token_hash: str, now: datetime) -> dict:
     grant = OAuthGrant.by_token_hash(token_hash)
     if grant is None:
         return UNKNOWN
-    current = grants.state(grant, now)
-    if current != grants.ACTIVE:
+    answer, ttl = standing.answer(grant, now)
+    if not answer["active"]:
         db.session.commit()  # an idle portal session found here has just ended, with its grants
-        answer = {"active": False, "reason": current, "client": grant.client_id}
-        # Final: a revoked or expired grant never stands again, so this answer may be cached as long as any.
-        verify_cache.put(token_hash, answer, current_app.config["SESSION_CACHE_TTL_SECONDS"])
-        return answer
-    session = grant.issuer_session
-    assert session is not None, "grants.state answers ACTIVE only while the approving session lives"
-    answer = {
-        "active": True,
-        "sub": subject(grant.user_id),
-        "client_id": grant.client.client_id,
-        "device_id": grant.device_id,
-        "expires_at": grant.expires_at.isoformat(),
-        "client": grant.client_id,
-    }
-    # Cached no longer than the portal session could stay idle: revocations tombstone the entry at once.
-    horizon = min(session.idle_expires_at, grant.expires_at)
-    ttl = min(current_app.config["SESSION_CACHE_TTL_SECONDS"], int((horizon - now).total_seconds()))
     verify_cache.put(token_hash, answer, ttl)
     return answer
 

@@ -28,7 +28,8 @@ MAX_REDIRECT_URI_LENGTH = 2048
 
 @dataclass(frozen=True)
 class ClientIdentity:
-    """What the internal endpoints need of a client; cacheable, so a warm grant check reads no database."""
+    """What the internal endpoints and introspection need of a client; cacheable, so a warm grant check or
+    introspection reads no database. It answers Authlib's client authentication as OAuthClient does."""
 
     id: int
     client_id: str
@@ -38,6 +39,13 @@ class ClientIdentity:
     @property
     def is_public(self) -> bool:
         return self.secret_hash is None
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return not self.is_public and tokens.client_secret_matches(client_secret, self.secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        """RFC 6749 §2.3, as OAuthClient.check_endpoint_auth_method."""
+        return method == "none" if self.is_public else method in ("client_secret_basic", "client_secret_post")
 
 
 CLIENT_CACHE_PREFIX = "client:"
@@ -143,6 +151,13 @@ def authenticate_internal(credentials: tuple[str, str] | None) -> ClientIdentity
     if not tokens.client_secret_matches(secret, identity.secret_hash):
         raise invalid_client()
     return identity
+
+
+def enabled_identity(client_id: object) -> ClientIdentity | None:
+    """The server's query_client (app/oauth/server.py) from the cache: a malformed id, an unknown client and a
+    disabled one all read as unknown."""
+    identity = _identity(client_id) if isinstance(client_id, str) else None
+    return identity if identity is not None and not identity.disabled else None
 
 
 def _identity(client_id: str) -> ClientIdentity | None:

@@ -1,23 +1,33 @@
 """RFC 7009 revocation, RFC 7662 introspection, and userinfo on Authlib's endpoints: tokens judged by their grant's
 state."""
 
+import base64
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidRequestError, TokenMixin
+from authlib.oauth2.rfc6749 import ClientAuthentication, InvalidRequestError, TokenMixin
 from authlib.oauth2.rfc6750 import BearerTokenValidator, InsufficientScopeError, InvalidTokenError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oidc.core import UserInfoEndpoint
+from flask import current_app
 
 from app.clock import now
-from app.oauth import claims, grants, keys, tokens
+from app.oauth import claims, clients, grants, keys, standing, tokens
 from app.oauth.models import OAuthClient, OAuthGrant, RefreshToken
-from app.oauth.server import CLIENT_AUTH_METHODS
+from app.oauth.server import (
+    CLIENT_AUTH_METHODS,
+    authenticate_client_secret_basic,
+    authenticate_client_secret_post,
+    authenticate_none,
+)
 
 ACCESS_TOKEN_CLAIMS = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "sid")
+VERIFIED_TOKENS_KEY = "gatehouse.verified_access_tokens"
+VERIFIED_TOKENS_KEPT = 10_000
 
 
 def live_grant(grant: OAuthGrant | None, now: datetime) -> bool:
@@ -35,8 +45,9 @@ class PresentedToken(TokenMixin):
     at: datetime
     payload: dict = field(default_factory=dict)
     ended: bool = False  # rotated, revoked or expired on its own row (a refresh token)
+    stands: bool | None = None  # its grant's standing, when already known (app/oauth/standing)
 
-    def check_client(self, client: OAuthClient) -> bool:
+    def check_client(self, client: OAuthClient | clients.ClientIdentity) -> bool:
         return client.client_id == self.client_id
 
     def is_expired(self) -> bool:
@@ -44,6 +55,8 @@ class PresentedToken(TokenMixin):
 
     def is_revoked(self) -> bool:
         """Judged by its grant (access tokens are stateless JWTs); asked only once the client may see the token."""
+        if self.stands is not None:
+            return not self.stands
         return self.grant is not None and not live_grant(self.grant, self.at)
 
 
@@ -59,10 +72,30 @@ def _check_token_param(request) -> None:
 
 
 def _access_token(value: str, at: datetime) -> dict | None:
+    """The claims of one of our access tokens, or None. A token this process has verified before is not verified
+    again (an RSA signature check): it is still refused once expired, or once the key that signed it is no longer
+    published (keys.jwks, read as keys.verify reads them)."""
+    verified = current_app.extensions.setdefault(VERIFIED_TOKENS_KEY, {})
+    known = verified.get(value)
+    if known is not None:
+        body, kid = known
+        if body["exp"] >= int(at.timestamp()) and any(key["kid"] == kid for key in keys.jwks(at)["keys"]):
+            return body
+        return None
     try:
-        return keys.verify(value, claims.ACCESS_TOKEN_TYP, at)  # an ID token's typ is refused
+        body = keys.verify(value, claims.ACCESS_TOKEN_TYP, at)  # an ID token's typ is refused
     except keys.InvalidJWT:
         return None
+    if len(verified) >= VERIFIED_TOKENS_KEPT:
+        verified.clear()
+    verified[value] = (body, _kid(value))
+    return body
+
+
+def _kid(verified_token: str) -> str:
+    """The key id in the protected header of a token whose signature has been checked."""
+    header = verified_token.split(".", 1)[0]
+    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
 
 
 class Revocation(RevocationEndpoint):
@@ -102,9 +135,17 @@ class Revocation(RevocationEndpoint):
 
 
 class Introspection(IntrospectionEndpoint):
-    """RFC 7662: exactly {"active": false} for anything revoked, expired, unknown or another client's."""
+    """RFC 7662: exactly {"active": false} for anything revoked, expired, unknown or another client's. The client
+    and an access token's grant are read through the cache (a warm introspection reads no database)."""
 
     CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
+
+    def authenticate_endpoint_client(self, request) -> clients.ClientIdentity:
+        """Hook replaced: the server's own client authentication methods, given the cached client identity
+        (clients.enabled_identity) instead of the client's row, which nothing here writes to."""
+        client = CACHED_CLIENT_AUTHENTICATION(request, self.CLIENT_AUTH_METHODS, self.ENDPOINT_NAME)
+        request.client = client
+        return client
 
     def check_params(self, request, client) -> None:
         _check_token_param(request)
@@ -117,11 +158,13 @@ class Introspection(IntrospectionEndpoint):
         body = _access_token(token_string, at)
         if body is None:
             return None
-        grant = OAuthGrant.by_public_id(body["sid"]) if "sid" in body else None
-        if "sid" in body and grant is None:
-            return None
         payload = {"token_type": "Bearer"} | {k: body[k] for k in ACCESS_TOKEN_CLAIMS if k in body}
-        return PresentedToken(body.get("client_id", ""), grant, at, payload)
+        if "sid" not in body:
+            return PresentedToken(body.get("client_id", ""), None, at, payload)
+        found = standing.by_public_id(body["sid"], at)
+        if found is None:
+            return None
+        return PresentedToken(body.get("client_id", ""), None, at, payload, stands=standing.stands(found, at))
 
     @staticmethod
     def _refresh_token(row: RefreshToken | None, at: datetime) -> PresentedToken | None:
@@ -134,7 +177,7 @@ class Introspection(IntrospectionEndpoint):
         ended = bool(row.revoked_at or row.rotated_at) or at > row.expires_at
         return PresentedToken(grant.client.client_id, grant, at, payload, ended)
 
-    def check_permission(self, token: PresentedToken, client: OAuthClient, request) -> bool:
+    def check_permission(self, token: PresentedToken, client: clients.ClientIdentity, request) -> bool:
         """Hook: a client may introspect only its own tokens; another's reads as inactive (RFC 7662 §2.2)."""
         return token.check_client(client)
 
@@ -213,3 +256,15 @@ def userinfo_endpoint() -> UserInfo:
     protector = BearerTokens()
     protector.register_token_validator(AccessTokenValidator())
     return UserInfo(resource_protector=protector)
+
+
+def _cached_client_authentication() -> ClientAuthentication:
+    authentication = ClientAuthentication(clients.enabled_identity)
+    for method, authenticate in (("client_secret_basic", authenticate_client_secret_basic),
+                                 ("client_secret_post", authenticate_client_secret_post),
+                                 ("none", authenticate_none)):  # fmt: skip
+        authentication.register(method, authenticate)
+    return authentication
+
+
+CACHED_CLIENT_AUTHENTICATION = _cached_client_authentication()

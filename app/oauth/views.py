@@ -103,8 +103,10 @@ def _single_valued(form) -> None:
 
 def _committed(response):
     """The one commit of an endpoint Authlib answered, an error too: a revocation decided while failing (code replay,
-    refresh reuse), or a portal session found expired, must stand."""
-    db.session.commit()
+    refresh reuse), or a portal session found expired, must stand. A request that touched no database (a warm
+    introspection, answered from the cache) has nothing to commit, and makes no session to commit nothing."""
+    if db.session.registry.has() and db.session().in_transaction():
+        db.session.commit()
     return response
 
 

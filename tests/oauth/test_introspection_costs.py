@@ -1,0 +1,76 @@
+"""Introspection (RFC 7662) of an access token once warm (issue 13): the client and the token's grant come from the
+cache (in-process, or Redis with its near cache) and the signature is checked once per process, so it runs no SQL
+and no COMMIT, and makes at most the token endpoints' limit's one Redis round trip; yet it reads inactive at once
+when the grant is revoked, the client disabled, the token expired or the key that signed it withdrawn."""
+
+import pytest
+from sqlalchemy import delete
+
+from app.extensions import db
+from app.oauth import endpoints, keys
+from app.oauth.models import SigningKey
+from tests.conftest import Auth, random_suffix
+from tests.request_costs import redis_round_trips, sql_statements
+from tests.sessions.test_near_cache import served_from_near_cache
+
+INACTIVE = {"active": False}
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def app(request, make_app):
+    if request.param == "in-process":
+        return make_app()
+    prefix = f"gh-test-{random_suffix()}:"
+    return make_app(REDIS_URL=request.getfixturevalue("redis_url"), CACHE_KEY_PREFIX=prefix,
+                    RATELIMIT_KEY_PREFIX=prefix + "rl")  # fmt: skip
+
+
+@pytest.fixture
+def warm(app, flow):
+    """Tokens whose access token has been introspected until the answer came from the caches alone."""
+    tokens = flow.tokens()
+    served_from_near_cache(app, lambda: flow.introspect(tokens["access_token"])["active"] is True, allowed=1)
+    return tokens
+
+
+def test_a_warm_introspection_runs_no_sql_and_at_most_the_limits_round_trip(app, flow, warm):
+    with redis_round_trips() as counted, sql_statements(app) as sql:
+        for _ in range(5):
+            assert flow.introspect(warm["access_token"])["active"] is True
+    assert (sql.statements, sql.commits) == ([], 0)
+    assert counted.round_trips <= 5  # the token endpoints' limit (app.security.token_limit): one each at most
+
+
+def test_a_revoked_grants_access_token_reads_inactive_at_once(app, flow, warm):
+    Auth(flow.browser).logout()
+    assert flow.introspect(warm["access_token"]) == INACTIVE
+
+
+def test_a_disabled_client_is_refused_at_once(app, flow, warm):
+    assert app.test_cli_runner().invoke(args=["clients", "disable", flow.rp.client_id]).exit_code == 0
+    response = app.test_client().post("/oauth/introspect", data=flow.rp.auth() | {"token": warm["access_token"]})
+    assert response.status_code == 401 and response.json["error"] == "invalid_client"
+
+
+def test_an_access_tokens_signature_is_checked_once_per_process(app, flow, monkeypatch):
+    tokens = flow.tokens()
+    checked = []
+    original = keys.verify
+    monkeypatch.setattr(keys, "verify", lambda *args, **kwargs: checked.append(1) or original(*args, **kwargs))
+    for _ in range(3):
+        assert flow.introspect(tokens["access_token"])["active"] is True
+    assert len(checked) == 1
+
+
+def test_a_token_checked_before_is_refused_once_expired(app, flow, warm, clock):
+    clock.advance(seconds=app.config["ACCESS_TOKEN_TTL_SECONDS"] + 1)
+    assert flow.introspect(warm["access_token"]) == INACTIVE
+
+
+def test_a_token_checked_before_is_refused_once_its_key_is_withdrawn(app, flow, warm):
+    with app.app_context():
+        db.session.execute(delete(SigningKey))  # an operator's emergency removal of a leaked key
+        db.session.commit()
+        keys.forget_ring()
+        assert app.extensions[endpoints.VERIFIED_TOKENS_KEY]  # the token is still among the checked ones
+    assert flow.introspect(warm["access_token"]) == INACTIVE
