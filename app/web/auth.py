@@ -27,8 +27,14 @@ log = logging.getLogger("gatehouse.auth")
 STORE_EXTENSION_KEY = "gatehouse.session_store"
 DEVICE_COOKIE_MAX_AGE_SECONDS = 2 * 365 * 24 * 3600
 JSON_PATH_PREFIXES = ("/api/", "/internal/")
-# The client apps' API authenticates the client on every call: it never reads nor writes a cookie.
+# The client apps' API and the provider's back-channel endpoints authenticate the client (or a bearer token) on
+# every call: they never read nor write a cookie. Known by path: Flask opens its session before matching the URL.
 COOKIE_FREE_PREFIX = "/internal/"
+COOKIE_FREE_PATHS = frozenset({"/oauth/token", "/oauth/revoke", "/oauth/introspect", "/oauth/userinfo"})
+
+
+def cookie_free(path: str) -> bool:
+    return path.startswith(COOKIE_FREE_PREFIX) or path in COOKIE_FREE_PATHS
 
 
 class PortalSessionInterface(SecureCookieSessionInterface):
@@ -38,7 +44,7 @@ class PortalSessionInterface(SecureCookieSessionInterface):
         self._serializers: dict[tuple, URLSafeTimedSerializer | None] = {}
 
     def open_session(self, app: Flask, request: Request):
-        if request.path.startswith(COOKIE_FREE_PREFIX):
+        if cookie_free(request.path):
             return self.make_null_session(app)
         return super().open_session(app, request)
 
@@ -65,7 +71,7 @@ def load_current_session() -> None:
     g.current_session = None
     g.session_ended = None  # the registry's reason when this request's cookie belonged to an ended session
     g.cookie_action = None
-    if request.path.startswith(COOKIE_FREE_PREFIX):
+    if cookie_free(request.path):
         return
     raw = request.cookies.get(current_app.config["PORTAL_COOKIE_NAME"])
     if raw is None or request.endpoint == "static":
@@ -122,7 +128,7 @@ def write_session_cookie(response: Response) -> Response:
         _set_portal_cookie(response, g.current_session, clock_now())
     elif action == "clear":
         clear_portal_cookie(response)
-    if not request.path.startswith(COOKIE_FREE_PREFIX):
+    if not cookie_free(request.path):
         response.vary.add("Cookie")
     return response
 
@@ -216,6 +222,8 @@ def json_api(view):
 def wants_json() -> bool:
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     if getattr(view, "gatehouse_json_api", False) or request.path.startswith(JSON_PATH_PREFIXES):
+        return True
+    if cookie_free(request.path):  # a method they do not take: still theirs, and no page (it would need a session)
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return request.is_json or best == "application/json"

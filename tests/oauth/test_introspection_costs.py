@@ -74,3 +74,20 @@ def test_a_token_checked_before_is_refused_once_its_key_is_withdrawn(app, flow, 
         keys.forget_ring()
         assert app.extensions[endpoints.VERIFIED_TOKENS_KEY]  # the token is still among the checked ones
     assert flow.introspect(warm["access_token"]) == INACTIVE
+
+
+@pytest.mark.parametrize("path", ["/oauth/introspect", "/oauth/revoke", "/oauth/token", "/oauth/userinfo"])
+def test_the_back_channel_endpoints_neither_read_nor_write_a_cookie(app, flow, path):
+    """Client-authenticated (or bearer) endpoints: a portal cookie sent along is not loaded, none is set, and the
+    answer does not vary by cookie (no session work on every introspection)."""
+    tokens = flow.tokens()
+    form = flow.rp.auth() | {"token": tokens["access_token"], "grant_type": "refresh_token",
+                             "refresh_token": tokens["refresh_token"]}  # fmt: skip
+    if path == "/oauth/userinfo":
+        response = flow.browser.get(path, headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    else:
+        response = flow.browser.post(path, data={k: v for k, v in form.items() if path == "/oauth/token" or
+                                                 k not in ("grant_type", "refresh_token")})  # fmt: skip
+    assert response.status_code == 200, response.json
+    assert "Set-Cookie" not in response.headers
+    assert "cookie" not in response.headers.get("Vary", "").lower()
