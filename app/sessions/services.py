@@ -1,6 +1,7 @@
 """The session registry: start, check, touch and end portal sessions."""
 
 import contextlib
+import functools
 import json
 import secrets
 from dataclasses import asdict, dataclass, replace
@@ -79,10 +80,8 @@ class ActiveSession:
 
     @classmethod
     def loads(cls, raw: bytes) -> "ActiveSession":
-        data = json.loads(raw)
-        for key in ("authenticated_at", "last_used_at", "idle_expires_at", "absolute_expires_at"):
-            data[key] = datetime.fromtimestamp(data[key], UTC)
-        return cls(**data)
+        """Parsed once per cached value (a frozen dataclass, safe to share): every signed-in request reads one."""
+        return _loaded_state(raw)
 
     def expired_reason(self, now: datetime) -> str | None:
         if now > self.absolute_expires_at:
@@ -94,6 +93,14 @@ class ActiveSession:
     def cookie_expiry(self, now: datetime) -> datetime:
         window = timedelta(minutes=self.idle_minutes * COOKIE_WINDOW_IDLE_MULTIPLE)
         return min(now + window, self.absolute_expires_at)
+
+
+@functools.lru_cache(maxsize=4096)
+def _loaded_state(raw: bytes) -> ActiveSession:
+    data = json.loads(raw)
+    for key in ("authenticated_at", "last_used_at", "idle_expires_at", "absolute_expires_at"):
+        data[key] = datetime.fromtimestamp(data[key], UTC)
+    return ActiveSession(**data)
 
 
 def policy_settings() -> PolicySettings:

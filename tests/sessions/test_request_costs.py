@@ -61,3 +61,13 @@ def test_a_cookie_verified_before_still_expires_and_its_altered_copies_still_fai
         with pytest.raises(CookieInvalid):
             store.decode(flip(value, index), NOW)
     assert isinstance(store.decode(value, NOW), SessionHandle)
+
+
+def test_a_cached_session_state_is_parsed_once_per_process():
+    from datetime import UTC, datetime
+
+    from app.sessions.services import ActiveSession
+
+    moment = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    raw = ActiveSession(1, "pub", 7, 30, moment, moment, moment, moment).dumps()
+    assert ActiveSession.loads(raw) is ActiveSession.loads(bytes(raw))  # every signed-in request reads one
