@@ -129,7 +129,10 @@ def write_session_cookie(response: Response) -> Response:
     elif action == "clear":
         clear_portal_cookie(response)
     if not cookie_free(request.path):
-        response.vary.add("Cookie")
+        if "Vary" in response.headers:
+            response.vary.add("Cookie")
+        else:  # the common case, without parsing and rewriting a header set
+            response.headers.add("Vary", "Cookie")
     return response
 
 
