@@ -11,6 +11,7 @@ from app.security import json_bodies
 from app.security.origin import cross_site_allowed
 from app.security.ratelimit import internal_client_key, retry_after_batched
 from app.web.auth import json_api
+from app.web.json_answers import json_answer
 
 # Limited by _client_and_body below: counted in batches, so most calls make no round trip for it.
 bp = Blueprint("client_api", __name__, url_prefix="/internal")
@@ -75,7 +76,7 @@ def internal_endpoint(view):
 def verify_grant():
     def handle(client, body):
         answer = services.public_answer(services.verify_grant(client, body.get("grant"), now()))
-        return jsonify(answer), 200, {"Cache-Control": VERIFY_CACHE_CONTROL}
+        return json_answer(answer, headers={"Cache-Control": VERIFY_CACHE_CONTROL})
 
     return _answer(handle)
 
@@ -85,6 +86,6 @@ def verify_grant():
 def check_device():
     def handle(client, body):
         reauthorize = services.check_device(client, body.get("device_id"), now())
-        return jsonify(reauthorize=reauthorize), 200, {"Cache-Control": "no-store"}
+        return json_answer({"reauthorize": reauthorize}, headers={"Cache-Control": "no-store"})
 
     return _answer(handle)

@@ -10,6 +10,7 @@ from app.sessions.models import UserSession
 from app.sessions.services import ActiveSession, extend_idle
 from app.web.auth import client_ip, fresh_auth_required, is_fresh, json_api, login_required, passive, reauthenticate_url
 from app.web.htmx import is_htmx, render_page_or_partial
+from app.web.json_answers import json_answer
 
 bp = Blueprint("sessions", __name__)
 
@@ -86,7 +87,7 @@ def sign_out_others():
 @passive
 @login_required
 def status():
-    return jsonify(_status(g.current_session))
+    return json_answer(_status(g.current_session))
 
 
 @bp.post("/session/extend")
