@@ -390,7 +390,9 @@ def test_a_new_user_taking_the_address_during_the_confirmation_wins_and_nothing_
 def _wait_for_a_lock_wait(app, seconds: float = 60) -> None:
     """Until another backend of this database waits on a lock (the confirmation's UPDATE on the unique index)."""
     deadline = time.monotonic() + seconds
-    with app.app_context(), db.engine.connect() as watcher:
+    # Autocommit: PostgreSQL keeps one snapshot of pg_stat_activity per transaction (a watcher inside one would never
+    # see the wait begin if it first looked before it did).
+    with app.app_context(), db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watcher:
         while time.monotonic() < deadline:
             waiting = watcher.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                                            "AND wait_event_type = 'Lock'")).scalar_one()  # fmt: skip

@@ -44,7 +44,9 @@ def second_while_first_held(app, first, second) -> str:
         thread = threading.Thread(target=run_second)
         thread.start()
         try:
-            with db.engine.connect() as observer:
+            # Autocommit: PostgreSQL keeps one snapshot of pg_stat_activity per transaction, so a watcher inside one
+            # would never see the second change start waiting if it first looked before the second got there.
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as observer:
                 deadline = time.monotonic() + WAIT_SECONDS
                 while thread.is_alive() and not observer.execute(LOCK_WAITS).scalar_one():
                     assert time.monotonic() < deadline, "the second change neither finished nor waited on a lock"
