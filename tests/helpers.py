@@ -1,13 +1,14 @@
 """Small test helpers: reading cookies and rows back, counting SQL, local servers."""
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from sqlalchemy import event, select
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from app.extensions import db
 from app.security.log_paths import loggable
@@ -58,18 +59,65 @@ def count_statements(app, prefix: str):
         event.remove(engine, "before_cursor_execute", before)
 
 
+class InFlight:
+    """The requests a test server is answering, so that stopping it can wait for them."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._idle:
+            self._count += 1
+
+    def __exit__(self, *_exc) -> None:
+        with self._idle:
+            self._count -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._count == 0, timeout)
+
+
 class PathOnlyRequestLog(WSGIRequestHandler):
     """Request lines as gunicorn.conf.py has the real servers log them: the path without issued tokens, never the
-    query string."""
+    query string. Each request is counted in the server's InFlight while it runs."""
+
+    server: "LiveWSGIServer"
+
+    def run_wsgi(self) -> None:
+        with self.server.in_flight:
+            super().run_wsgi()
 
     def log_request(self, code="-", size="-") -> None:
         path = loggable(urlsplit(self.path).path)
         self.log("info", '"%s %s %s" %s %s', self.command, path, self.request_version, code, size)
 
 
-def local_server(app) -> BaseWSGIServer:
-    """A threaded werkzeug server for app on a free loopback port (started by the caller)."""
-    return make_server("127.0.0.1", 0, app, threaded=True, request_handler=PathOnlyRequestLog)
+class LiveWSGIServer(ThreadedWSGIServer):
+    """werkzeug's threaded server with its requests in flight counted."""
+
+    def __init__(self, app) -> None:
+        super().__init__("127.0.0.1", 0, app, handler=PathOnlyRequestLog)
+        self.in_flight = InFlight()
+
+
+@contextmanager
+def serving(app) -> Iterator[LiveWSGIServer]:
+    """app served by a threaded werkzeug server on a free loopback port, in a thread, until the block ends. Stopping
+    waits (up to 5 s) for the requests in flight, so a browser's late request (a favicon, say) is not cut off by the
+    app's teardown with a file or a transaction still open."""
+    server = LiveWSGIServer(app)
+    thread = threading.Thread(target=server.serve_forever, name=f"live-{server.server_port}", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.in_flight.wait_idle(timeout=5)
+        server.server_close()
+        thread.join(timeout=5)
 
 
 class QuietHandler(BaseHTTPRequestHandler):

@@ -10,7 +10,7 @@ from app.audit.models import AuditEvent
 from tests.accounts.conftest import count_hasher
 from tests.conftest import csrf_token_from, random_suffix
 from tests.factories import MEMBER_EMAIL, OWNER_EMAIL, PASSWORD, account_with_users
-from tests.helpers import local_server
+from tests.helpers import serving
 
 GUESSES = 20
 STRONG_NEW_PASSWORD = "a brand new passphrase for this test"
@@ -115,12 +115,8 @@ def live(request, make_app, database_url):
     with app.app_context():
         account_with_users()
     hasher = count_hasher(app)
-    server = local_server(app)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, hasher, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    with serving(app) as server:
+        yield app, hasher, f"http://127.0.0.1:{server.server_port}"
 
 
 def all_at_once(send) -> list[int]:

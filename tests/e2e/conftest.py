@@ -5,7 +5,6 @@ Only SQLite here: a browser test checks what the user sees, the backends are cov
 
 import os
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,11 +12,10 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
-from werkzeug.serving import BaseWSGIServer
 
 from app.clock import FrozenClock
 from tests.conftest import need
-from tests.helpers import local_server
+from tests.helpers import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -51,15 +49,8 @@ class LiveServer:
 @pytest.fixture
 def live_server(app, clock) -> Iterator[LiveServer]:
     """The test app (built by make_app, on the shared frozen clock) served on a free local port."""
-    server: BaseWSGIServer = local_server(app)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
+    with serving(app) as server:
         yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", app=app, clock=clock)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture(scope="session")

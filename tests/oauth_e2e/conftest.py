@@ -9,7 +9,6 @@ The server runs on the shared FrozenClock, set to the real time when the test st
 issued in the future). The clock still never moves by itself: times stay exact within a test.
 """
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,14 +18,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer
 
 from app.clock import FrozenClock
 from app.extensions import db
 from app.oauth.clients import register_client
 from tests import factories
 from tests.conftest import csrf_token_from
-from tests.helpers import local_server
+from tests.helpers import serving
 
 TIMEOUT = 10  # seconds, for every HTTP call a test makes itself
 SCOPE = "openid profile email"
@@ -62,19 +60,10 @@ def live_server(make_app, clock) -> Iterator[LiveServer]:
     """An app built by make_app with ISSUER = its own base URL, served on a free loopback port."""
     clock.set(datetime.now(UTC).replace(microsecond=0))
     late = _LateApp()
-    server: BaseWSGIServer = local_server(late)
-    try:
+    with serving(late) as server:
         url = f"http://127.0.0.1:{server.server_port}"
         late.app = make_app(ISSUER=url)
-        thread = threading.Thread(target=server.serve_forever, name="oauth-e2e-live-server", daemon=True)
-        thread.start()
-        try:
-            yield LiveServer(url=url, app=late.app, clock=clock)
-        finally:
-            server.shutdown()
-            thread.join(timeout=5)
-    finally:
-        server.server_close()
+        yield LiveServer(url=url, app=late.app, clock=clock)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ own, so a test moves the kit past its verify cache (61 s) without touching the p
 check the conversation between the two apps; the backends are covered by tests/client_api and tests/oauth.
 """
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,7 +13,6 @@ from datetime import UTC, datetime
 import pytest
 import requests
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer
 
 from app.clock import FrozenClock
 from app.extensions import db
@@ -23,7 +21,7 @@ from app.relying_party import EXTENSION_KEY, Gatehouse
 from app.relying_party.demo import create_app as create_demo_app
 from tests import factories
 from tests.conftest import csrf_token_from
-from tests.helpers import local_server
+from tests.helpers import LiveWSGIServer, serving
 
 TIMEOUT = 10  # seconds, for every HTTP call a test makes itself
 DEMO_SECRET_KEY = "demo-test-secret-" + "y" * 32
@@ -48,22 +46,15 @@ class _LateApp:
 class Served:
     url: str
     app: Flask
-    server: BaseWSGIServer
+    server: LiveWSGIServer
 
 
 def _serve(build) -> Iterator[Served]:
     """Serve build(port) on a free loopback port in a thread; stopped at teardown."""
     late = _LateApp()
-    server = local_server(late)
-    url, late.app = build(server.server_port)
-    thread = threading.Thread(target=server.serve_forever, name=f"live-{server.server_port}", daemon=True)
-    thread.start()
-    try:
+    with serving(late) as server:
+        url, late.app = build(server.server_port)
         yield Served(url, late.app, server)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture
