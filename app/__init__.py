@@ -18,7 +18,7 @@ MAX_REQUEST_BYTES = 1024 * 1024
 
 
 def create_app(config: dict | None = None) -> Flask:
-    """Build the app: config → extensions → oauth → blueprints → errors → headers → CLI."""
+    """Build the app: config → extensions → oauth → blueprints → errors → headers → WSGI middleware → CLI."""
     app = Flask(
         __name__,
         instance_path=str(ROOT / "instance"),
@@ -30,6 +30,7 @@ def create_app(config: dict | None = None) -> Flask:
     setup_oauth(app)
     setup_blueprints(app)
     setup_request_pipeline(app)
+    setup_middleware(app)
     setup_cli(app)
     return app
 
@@ -66,12 +67,6 @@ def setup_extensions(app: Flask) -> None:
     init_origin_check(app)
     init_auth(app)
     init_two_step_required(app)  # after the session is loaded: an owner's requirement holds people at set-up
-    if app.config["TRUSTED_PROXY_COUNT"]:
-        count = app.config["TRUSTED_PROXY_COUNT"]
-        # Wrapping wsgi_app is Flask's documented way to add WSGI middleware; its stubs declare it a method.
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=count, x_proto=count, x_host=count
-        )
 
 
 def setup_oauth(app: Flask) -> None:
@@ -129,6 +124,19 @@ def setup_request_pipeline(app: Flask) -> None:
     init_templating(app)
     init_errors(app)
     init_headers(app)
+
+
+def setup_middleware(app: Flask) -> None:
+    """Wrapping wsgi_app is Flask's documented way to add WSGI middleware (its stubs declare it a method). ProxyFix
+    goes outermost, so that the client API's lane limits by the address Flask would see."""
+    from app.client_api.lane import ClientApiLane
+
+    app.wsgi_app = ClientApiLane(app, app.wsgi_app)  # type: ignore[method-assign]
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        count = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=count, x_proto=count, x_host=count
+        )
 
 
 def setup_cli(app: Flask) -> None:

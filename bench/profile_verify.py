@@ -10,21 +10,19 @@ from bench import client, profiling
 from bench.errors import BenchError
 
 PROFILED = 200
-# (label, file name ending, function name): the per-request work a warm verify pays for.
+# (label, file name ending, function name): the per-request work a warm verify pays for, in front of Flask
+# (app/client_api/lane.py).
 PARTS = (
-    ("client lookup in the database (OAuthClient.by_client_id)", "app/oauth/models.py", "by_client_id"),
-    ("  of which: pool checkout pre-ping (SELECT 1)", "sqlalchemy/engine/default.py", "_do_ping_w_event"),
-    ("session teardown (ROLLBACK, connection back to the pool)", "flask_sqlalchemy/extension.py", "_teardown_session"),
-    ("Flask session (not opened on the cookie-free API)", "app/web/auth.py", "open_session"),
-    ("rate limit (one hit: this process's windows or Redis)", "app/security/ratelimit.py", "retry_after"),
-    ("client secret HMAC (current key and every fallback)", "app/oauth/tokens.py", "client_secret_matches"),
-    ("grant verify service (digest, cache lookup, checks)", "app/client_api/services.py", "verify_grant"),
-    ("JSON body read and parse", "app/client_api/views.py", "_json_object"),
-    ("jsonify of the answer", "flask/json/__init__.py", "jsonify"),
-    ("portal session loader (cookie-free API: returns at once)", "app/web/auth.py", "load_current_session"),
-    ("portal session cookie writer", "app/web/auth.py", "write_session_cookie"),
-    ("cross-site check", "app/security/origin.py", "refuse_cross_site"),
-    ("security headers", "app/security/headers.py", "apply_security_headers"),
+    ("the lane, all of it", "app/client_api/lane.py", "__call__"),
+    ("  the call answered (app/client_api/views.answer)", "app/client_api/views.py", "answer"),
+    ("    rate limit (a batched hit: this process's windows)", "app/security/ratelimit.py", "retry_after_batched"),
+    ("    client identity from the cache and secret HMAC", "app/oauth/clients.py", "authenticate_internal"),
+    ("    JSON body parse", "app/security/json_bodies.py", "object_from"),
+    ("    grant verify service (digest, cache lookup, checks)", "app/client_api/services.py", "verify_grant"),
+    ("    answer bytes and headers", "app/web/json_answers.py", "json_answer"),
+    ("  app context pushed and popped (teardown)", "flask/ctx.py", "pop"),
+    ("  security headers", "app/security/headers.py", "add_security_headers"),
+    ("  WSGI answer (werkzeug Response.__call__)", "werkzeug/wrappers/response.py", "__call__"),
 )
 
 

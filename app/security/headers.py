@@ -1,6 +1,7 @@
 """Security headers on every response (DESIGN §7)."""
 
 from flask import Flask, Response, request
+from werkzeug.datastructures import Headers
 
 CSP = "; ".join(
     [
@@ -37,17 +38,20 @@ def security_headers(development: bool) -> tuple[tuple[str, str], ...]:
 
 
 def apply_security_headers(defaults: tuple[tuple[str, str], ...], response: Response) -> Response:
+    add_security_headers(defaults, response.headers, static=request.endpoint == "static")
+    return response
+
+
+def add_security_headers(defaults: tuple[tuple[str, str], ...], headers: Headers, static: bool) -> None:
     """One pass over the response's headers, then the missing defaults appended (werkzeug's setdefault scans them
     again for each default and builds an exception for each miss: a tenth of a short request's time)."""
-    headers = response.headers
     present = {name.lower() for name, _ in headers}
     for name, value in defaults:
         if name.lower() not in present:
             headers.add(name, value)
-    if request.endpoint != "static" and "cache-control" not in present:
+    if not static and "cache-control" not in present:
         # Account pages and auth answers must never be stored by a shared or back/forward cache.
         headers.add(*NO_STORE)
-    return response
 
 
 def init_headers(app: Flask) -> None:

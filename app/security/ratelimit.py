@@ -54,9 +54,10 @@ def token_client_key() -> str:
     return f"client:{client_id[:64]}:{client_ip_key()}"
 
 
-def internal_client_key(credentials: tuple[str, str] | None) -> str:
-    """Grant and device checks count per presented client id (from parsed Basic credentials) and address."""
-    return f"client:{credentials[0][:64] if credentials else '-'}:{client_ip_key()}"
+def internal_client_key(credentials: tuple[str, str] | None, address: str | None) -> str:
+    """Grant and device checks count per presented client id (from parsed Basic credentials) and address (the
+    peer's, or the trusted proxy's X-Forwarded-For entry)."""
+    return f"client:{credentials[0][:64] if credentials else '-'}:{address_key(address)}"
 
 
 def failed_client_authentication(response) -> bool:
