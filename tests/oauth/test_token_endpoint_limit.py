@@ -1,7 +1,8 @@
 """The token endpoints' limit on failed client authentication (TOKEN_RATE_LIMIT per presented client id and address),
 in this process's windows and in Redis: every attempt is charged before the client is authenticated, so concurrent
 guesses can never all pass a check made before any of them counted; a success gives its hit back (issue 13: with
-the next charge, in the same round trip), so a busy client app is never throttled by its own successes."""
+the next charge, in the same round trip, or kept by the process for its next attempt), so a busy client app is never
+throttled by its own successes."""
 
 import threading
 
@@ -75,3 +76,19 @@ def test_concurrent_successes_are_all_given_back(app, owner, rp):
         thread.join(timeout=30)
     assert statuses == [200] * len(flows)
     assert [guess(app, rp) for _ in range(LIMIT + 1)] == [401] * LIMIT + [429]  # none of the successes counted
+
+
+def test_kept_hits_still_count_so_guesses_on_any_process_stop_at_the_limit(make_app, redis_url, owner, rp, monkeypatch):
+    """Two processes on one Redis, with a limit large enough for a success to keep its hit (a quarter of it): the
+    hit A keeps still counts, so B's guesses and A's together are checked exactly `limit` times."""
+    limit, prefix = 8, f"gh-test-{random_suffix()}:"
+    a, b = (make_app(REDIS_URL=redis_url, CACHE_KEY_PREFIX=prefix, RATELIMIT_KEY_PREFIX=prefix + "rl",
+                     TOKEN_RATE_LIMIT=f"{limit} per minute") for _ in range(2))  # fmt: skip
+    assert Flow(a, rp).sign_in().tokens()["refresh_token"]  # a success on A: its hit kept there
+    checked = []
+    compare = tokens.client_secret_matches
+    monkeypatch.setattr(tokens, "client_secret_matches", lambda *args: checked.append(args) or compare(*args))
+    assert [guess(b, rp) for _ in range(limit - 1)] == [401] * (limit - 1)  # the window is full with A's hit
+    assert [guess(a, rp) for _ in range(2)] == [401, 429]  # A's kept hit, then none left anywhere
+    assert guess(b, rp) == 429
+    assert len(checked) == limit
