@@ -64,10 +64,11 @@ def _check_token_param(request) -> None:
     """Authlib's check_params, with RFC 7009 §2.1 / RFC 7662 §2.1 read our way: the hint only speeds up a lookup,
     which the token's prefix already does, so an unknown hint is ignored rather than refused; RFC 6749 §3.2: no
     parameter twice."""
-    repeated = sorted(name for name in request.form if len(request.form.getlist(name)) > 1)
+    form = request.form
+    repeated = sorted(name for name, values in form.lists() if len(values) > 1)
     if repeated:
         raise InvalidRequestError(f"Repeated parameter: {', '.join(repeated)}.")
-    if not request.form.get("token"):
+    if not form.get("token"):
         raise InvalidRequestError("token is required.")
 
 
@@ -111,7 +112,8 @@ class Revocation(RevocationEndpoint):
         """Hook replaced: RFC 7009 §2.2, another client's token gets the same quiet 200 as an unknown one (Authlib
         answers invalid_grant, which would tell a client that the token exists)."""
         self.check_params(request, client)
-        token = self.query_token(request.form["token"], request.form.get("token_type_hint"))
+        form = request.form
+        token = self.query_token(form["token"], form.get("token_type_hint"))
         return token if token is not None and token.check_client(client) else None
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> PresentedToken | None:
