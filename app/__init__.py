@@ -128,10 +128,10 @@ def setup_request_pipeline(app: Flask) -> None:
 
 def setup_middleware(app: Flask) -> None:
     """Wrapping wsgi_app is Flask's documented way to add WSGI middleware (its stubs declare it a method). ProxyFix
-    goes outermost, so that the client API's lane limits by the address Flask would see."""
-    from app.client_api.lane import ClientApiLane
+    goes outermost, so that the lane (app/web/lane.py) sees the address Flask would."""
+    from app.web.lane import Lane
 
-    app.wsgi_app = ClientApiLane(app, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = Lane(app, app.wsgi_app)  # type: ignore[method-assign]
     if app.config["TRUSTED_PROXY_COUNT"]:
         count = app.config["TRUSTED_PROXY_COUNT"]
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

@@ -11,9 +11,9 @@ from bench.errors import BenchError
 
 PROFILED = 200
 # (label, file name ending, function name): the per-request work a warm verify pays for, in front of Flask
-# (app/client_api/lane.py).
+# (app/web/lane.py).
 PARTS = (
-    ("the lane, all of it", "app/client_api/lane.py", "__call__"),
+    ("the lane, all of it", "app/web/lane.py", "__call__"),
     ("  the call answered (app/client_api/views.answer)", "app/client_api/views.py", "answer"),
     ("    rate limit (a batched hit: this process's windows)", "app/security/ratelimit.py", "retry_after_batched"),
     ("    client identity from the cache and secret HMAC", "app/oauth/clients.py", "authenticate_internal"),

@@ -1,6 +1,6 @@
 """Internal endpoints for client apps: JSON in and out, HTTP Basic client authentication, rate-limited.
 
-A well-formed call is answered in front of Flask by app/client_api/lane.py; both run answer() below."""
+A well-formed call is answered in front of Flask by app/web/lane.py; both run answer() below."""
 
 from collections.abc import Callable
 

@@ -153,6 +153,17 @@ def check_session(public_id: str, user_id: int, now: datetime, *, touch: bool) -
     return state
 
 
+def cached_live_state(public_id: str, user_id: int, now: datetime) -> ActiveSession | None:
+    """check_session(touch=False) for a poll answered in front of Flask (app/web/lane.py), from the cache alone and
+    with no side effect: the session's state when it is cached, this user's, and unexpired; otherwise None, and the
+    full check (which may end it, or read the registry) is check_session's."""
+    raw = cache().get(CACHE_KEY_PREFIX + public_id)
+    if raw is None or raw.startswith(TOMBSTONE_PREFIX):
+        return None
+    state = ActiveSession.loads(raw)
+    return state if state.user_id == user_id and state.expired_reason(now) is None else None
+
+
 def end_if_expired(session: UserSession, now: datetime) -> None:
     """Called when a client app uses a grant: a portal session past an expiry ends here (taking its grants
     with it) even if its browser never comes back. Client activity is not portal activity: the owner's idle

@@ -8,7 +8,16 @@ from app.oauth import connected
 from app.sessions import revocation
 from app.sessions.models import UserSession
 from app.sessions.services import ActiveSession, extend_idle
-from app.web.auth import client_ip, fresh_auth_required, is_fresh, json_api, login_required, passive, reauthenticate_url
+from app.web.auth import (
+    client_ip,
+    fresh_auth_required,
+    is_fresh,
+    json_api,
+    login_required,
+    passive,
+    passive_session,
+    reauthenticate_url,
+)
 from app.web.htmx import is_htmx, render_page_or_partial
 from app.web.json_answers import json_answer
 
@@ -98,6 +107,12 @@ def extend():
     state = extend_idle(g.current_session, now())
     db.session.commit()
     return jsonify(_status(state))
+
+
+def status_answer(cookie_header: str | None):
+    """The status poll answered in front of Flask (app/web/lane.py), or None for Flask's view to answer."""
+    state = passive_session(cookie_header, now())
+    return None if state is None else json_answer(_status(state))
 
 
 def _status(state: ActiveSession) -> dict:

@@ -9,6 +9,7 @@ from flask import Flask, Request, abort, current_app, g, jsonify, redirect, requ
 from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from itsdangerous import URLSafeTimedSerializer
+from werkzeug.http import parse_cookie
 from werkzeug.wrappers import Response
 
 from app.accounts.models import User
@@ -89,6 +90,20 @@ def load_current_session() -> None:
         g.cookie_action = "clear"
         return
     _check_registry(handle, now)
+
+
+def passive_session(cookie_header: str | None, now: datetime) -> sessions.ActiveSession | None:
+    """load_current_session for a passive poll answered in front of Flask (app/web/lane.py): the live session
+    behind the portal cookie, from a valid cookie and the cache alone; None whenever load_current_session must run
+    (no cookie, an expired or invalid one, a session not cached or ended), which never happens here."""
+    raw = parse_cookie(cookie_header).get(current_app.config["PORTAL_COOKIE_NAME"])
+    if raw is None:
+        return None
+    try:
+        handle = _store().decode(raw, now)
+    except (CookieExpired, CookieInvalid):
+        return None
+    return sessions.cached_live_state(handle.public_id, handle.user_id, now)
 
 
 def _check_registry(handle: SessionHandle, now: datetime) -> None:

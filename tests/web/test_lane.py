@@ -1,6 +1,6 @@
-"""The client API's lane (app/client_api/lane.py) answers well-formed calls in front of Flask exactly as the Flask
-views do, leaves every other call to Flask, limits by the address Flask sees, and hands a call it cannot answer to
-Flask."""
+"""The lane (app/web/lane.py) answers the client API's well-formed calls and the status poll of a live cached
+session in front of Flask exactly as the Flask views do, leaves every other request to Flask, limits by the address
+Flask sees, and hands a request it cannot answer to Flask."""
 
 import base64
 import io
@@ -11,11 +11,11 @@ from flask import request
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from app import create_app
-from app.client_api.lane import ClientApiLane
-from tests.conftest import base_config
+from app.web.lane import Lane
+from tests.conftest import Auth, base_config
 from tests.web.test_headers_and_errors import DATABASE_DOWN_URL
 
-VERIFY, CHECK = "/internal/grants/verify", "/internal/devices/check"
+VERIFY, CHECK, STATUS = "/internal/grants/verify", "/internal/devices/check", "/session/status"
 DEVICE = "lane-device-0123456789"
 
 
@@ -70,7 +70,7 @@ def _calls(rp, grant: str) -> dict[str, tuple[str, dict]]:
 
 def test_the_lane_answers_well_formed_calls_as_the_flask_views_do(flask_calls, app, flow, rp):
     lane = app.wsgi_app
-    assert isinstance(lane, ClientApiLane)
+    assert isinstance(lane, Lane)
     grant = flow.tokens(device_id=DEVICE)["grant_token"]
     flask_calls.clear()  # the sign-in and authorization before
     statuses = {}
@@ -128,3 +128,56 @@ def test_a_call_the_lane_cannot_answer_goes_to_flask_with_its_body(clock):
         VERIFY, json={"grant": "ghg_" + "x" * 43}, headers={"Authorization": basic("demo-app", "s3cret")}
     )
     assert answer.status_code == 503 and answer.json["error"] == "temporarily_unavailable"
+
+
+@pytest.fixture
+def signed_in(flask_calls, app, owner):
+    """A browser signed in to the portal, with the cookies a browser holds (the session and the CSRF one), its
+    session's state cached by a first poll."""
+    browser = app.test_client()
+    assert Auth(browser).login().status_code == 303
+    assert browser.get("/").status_code == 200  # a page with a form: the CSRF cookie
+    assert browser.get(STATUS).status_code == 200
+    flask_calls.clear()
+    return browser
+
+
+def _cookie_header(app, browser) -> str:
+    names = app.config["PORTAL_COOKIE_NAME"], app.config["SESSION_COOKIE_NAME"]
+    return "; ".join(f"{name}={browser.get_cookie(name).value}" for name in names)
+
+
+def test_the_status_poll_of_a_live_session_is_answered_as_flask_does(flask_calls, app, signed_in, clock):
+    lane, headers = app.wsgi_app, {"Cookie": _cookie_header(app, signed_in)}
+    for _ in range(2):  # and once the clock has moved: the time left counts down
+        by_flask = _answer(lane.wsgi_app, STATUS, method="GET", headers=headers)
+        assert flask_calls.pop() == STATUS
+        by_lane = _answer(lane, STATUS, method="GET", headers=headers)
+        assert flask_calls == [], "Flask answered it"
+        assert by_lane == by_flask
+        assert by_lane[0].startswith("200") and ("Vary", "Cookie") in by_lane[1]
+        clock.advance(minutes=3)
+
+
+def test_a_poll_the_lane_cannot_answer_goes_to_flask(flask_calls, app, signed_in, clock):
+    """No cookie, a tampered one, an ended session, an expired one: Flask answers (and clears, or ends) each."""
+    cookie = _cookie_header(app, signed_in)
+    tampered = cookie.replace("gh_session=", "gh_session=x", 1)
+    assert tampered != cookie
+    for headers in ({}, {"Cookie": tampered}):
+        status, answer_headers, _ = _answer(app.wsgi_app, STATUS, method="GET", headers=headers)
+        assert (status, flask_calls.pop()) == ("401 UNAUTHORIZED", STATUS)
+    clock.advance(minutes=app.config["SESSION_IDLE_MINUTES"] + 1)
+    status, answer_headers, _ = _answer(app.wsgi_app, STATUS, method="GET", headers={"Cookie": cookie})
+    assert (status, flask_calls.pop()) == ("401 UNAUTHORIZED", STATUS)
+    cleared = app.config["PORTAL_COOKIE_NAME"] + "=;"
+    assert any(name == "Set-Cookie" and value.startswith(cleared) for name, value in answer_headers)
+
+
+def test_a_signed_out_sessions_poll_goes_to_flask(flask_calls, app, signed_in):
+    cookie = _cookie_header(app, signed_in)
+    assert Auth(signed_in).logout().status_code in (302, 303)
+    flask_calls.clear()
+    status, _, body = _answer(app.wsgi_app, STATUS, method="GET", headers={"Cookie": cookie})
+    assert (status, flask_calls) == ("401 UNAUTHORIZED", [STATUS])
+    assert json.loads(body)["error"] == "login_required"
