@@ -77,7 +77,10 @@ class Lane:
         add_security_headers(self.defaults, response.headers, static=False)
         if route.vary_cookie:
             response.headers.add("Vary", "Cookie")
-        return response(environ, start_response)
+        # A JSON answer built whole: its headers are final (werkzeug set its Content-Length), so it is sent as is,
+        # without the general WSGI answer's rewriting (Location, conditional and HEAD answers, iterables).
+        start_response(response.status, response.headers.to_wsgi_list())
+        return [response.get_data()]
 
 
 def _json_body(environ: dict) -> bytes | None:
