@@ -253,6 +253,19 @@ def random_suffix() -> str:
     return secrets.token_hex(4)
 
 
+CACHE_KINDS = ["in-process", "redis"]
+
+
+def app_with_cache(request, make_app, **overrides) -> Flask:
+    """For a fixture parametrized over CACHE_KINDS: an app whose cache and rate limits are this process's
+    ("in-process"), or a Redis under a key prefix of its own ("redis")."""
+    if request.param == "in-process":
+        return make_app(**overrides)
+    prefix = f"gh-test-{random_suffix()}:"
+    return make_app(REDIS_URL=request.getfixturevalue("redis_url"), CACHE_KEY_PREFIX=prefix,
+                    RATELIMIT_KEY_PREFIX=prefix + "rl", **overrides)  # fmt: skip
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,20 +10,16 @@ from sqlalchemy import delete
 from app.extensions import db
 from app.oauth import endpoints, keys
 from app.oauth.models import SigningKey
-from tests.conftest import Auth, random_suffix
+from tests.conftest import CACHE_KINDS, Auth, app_with_cache
 from tests.request_costs import redis_round_trips, sql_statements
 from tests.sessions.test_near_cache import served_from_near_cache
 
 INACTIVE = {"active": False}
 
 
-@pytest.fixture(params=["in-process", "redis"])
+@pytest.fixture(params=CACHE_KINDS)
 def app(request, make_app):
-    if request.param == "in-process":
-        return make_app()
-    prefix = f"gh-test-{random_suffix()}:"
-    return make_app(REDIS_URL=request.getfixturevalue("redis_url"), CACHE_KEY_PREFIX=prefix,
-                    RATELIMIT_KEY_PREFIX=prefix + "rl")  # fmt: skip
+    return app_with_cache(request, make_app)
 
 
 @pytest.fixture

@@ -16,20 +16,16 @@ from sqlalchemy import event, select
 
 from app.extensions import db
 from app.oauth.models import OAuthGrant
-from tests.conftest import random_suffix
+from tests.conftest import CACHE_KINDS, app_with_cache
 from tests.oauth.conftest import Flow
 from tests.request_costs import redis_round_trips
 
 CLIENT_LOOKUP = "FROM oauth_clients"  # client authentication's, counted apart (it may come from a cache)
 
 
-@pytest.fixture(params=["in-process", "redis"])
+@pytest.fixture(params=CACHE_KINDS)
 def app(request, make_app):
-    if request.param == "in-process":
-        return make_app()
-    prefix = f"gh-test-{random_suffix()}:"
-    return make_app(REDIS_URL=request.getfixturevalue("redis_url"), CACHE_KEY_PREFIX=prefix,
-                    RATELIMIT_KEY_PREFIX=prefix + "rl")  # fmt: skip
+    return app_with_cache(request, make_app)
 
 
 class Statements:

@@ -9,19 +9,15 @@ import threading
 import pytest
 
 from app.oauth import tokens
-from tests.conftest import random_suffix
+from tests.conftest import CACHE_KINDS, app_with_cache, random_suffix
 from tests.oauth.conftest import Flow
 
 LIMIT = 3
 
 
-@pytest.fixture(params=["in-process", "redis"])
+@pytest.fixture(params=CACHE_KINDS)
 def app(request, make_app):
-    if request.param == "in-process":
-        return make_app(TOKEN_RATE_LIMIT=f"{LIMIT} per minute")
-    prefix = f"gh-test-{random_suffix()}:"
-    return make_app(REDIS_URL=request.getfixturevalue("redis_url"), CACHE_KEY_PREFIX=prefix,
-                    RATELIMIT_KEY_PREFIX=prefix + "rl", TOKEN_RATE_LIMIT=f"{LIMIT} per minute")  # fmt: skip
+    return app_with_cache(request, make_app, TOKEN_RATE_LIMIT=f"{LIMIT} per minute")
 
 
 def guess(app, rp) -> int:

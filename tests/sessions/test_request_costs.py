@@ -7,20 +7,16 @@ import pytest
 from itsdangerous import URLSafeSerializer
 
 from app.sessions.codec import CookieExpired, CookieInvalid, SessionHandle, SignedCookieStore
-from tests.conftest import Auth, random_suffix
+from tests.conftest import CACHE_KINDS, Auth, app_with_cache
 from tests.request_costs import sql_statements
 from tests.sessions.test_codec import KEY, NOW, flip, handle
 
 STATUS = "/session/status"
 
 
-@pytest.fixture(params=["in-process", "redis"])
+@pytest.fixture(params=CACHE_KINDS)
 def app(request, make_app):
-    if request.param == "in-process":
-        return make_app()
-    prefix = f"gh-test-{random_suffix()}:"
-    return make_app(REDIS_URL=request.getfixturevalue("redis_url"), CACHE_KEY_PREFIX=prefix,
-                    RATELIMIT_KEY_PREFIX=prefix + "rl")  # fmt: skip
+    return app_with_cache(request, make_app)
 
 
 def test_a_status_check_on_a_cached_session_makes_no_sql_statement(app, owner):

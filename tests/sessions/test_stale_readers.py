@@ -16,7 +16,7 @@ from app.oauth.clients import CLIENT_CACHE_PREFIX
 from app.sessions.models import UserSession
 from app.sessions.services import CACHE_KEY_PREFIX, TOMBSTONE
 from tests.client_api.test_internal_endpoints import verify
-from tests.conftest import Auth, csrf_token_from, random_suffix
+from tests.conftest import Auth, app_with_cache, csrf_token_from
 from tests.factories import MEMBER_EMAIL
 from tests.helpers import PORTAL_COOKIE, portal_cookie, sessions_of
 from tests.oauth.conftest import flow, make_client, rp  # noqa: F401 (fixtures)
@@ -29,11 +29,7 @@ def instance(request, make_app):
     """Build instances on the same database, each with a cache of its own (empty, as after a flush)."""
 
     def build():
-        if request.param == "in-process":
-            return make_app()
-        prefix = f"gh-test-{random_suffix()}:"
-        return make_app(REDIS_URL=request.getfixturevalue("redis_url"), CACHE_KEY_PREFIX=prefix,
-                        RATELIMIT_KEY_PREFIX=prefix + "rl")  # fmt: skip
+        return app_with_cache(request, make_app)
 
     return build
 
