@@ -15,7 +15,7 @@ PROFILED = 50
 # (label, file name ending, function name): the per-request work a refresh pays for.
 PARTS = (
     ("limit on failed client authentication, all of it", "app/security/ratelimit.py", "limited"),
-    ("  of which: its charge (one Redis round trip)", "app/security/token_limit.py", "charge"),
+    ("  of which: its charge (a hit kept by the last success: no round trip)", "app/security/token_limit.py", "charge"),
     ("the token view", "app/oauth/views.py", "token"),
     ("client authentication (lookup, secret HMAC)", "authlib/oauth2/rfc6749/authenticate_client.py", "__call__"),
     ("  of which: client lookup", "app/oauth/server.py", "query_client"),
