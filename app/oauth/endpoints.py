@@ -17,6 +17,7 @@ from flask import current_app
 
 from app.clock import now
 from app.oauth import claims, clients, grants, keys, standing, tokens
+from app.oauth.errors import refuse_repeated
 from app.oauth.models import OAuthClient, OAuthGrant, RefreshToken
 from app.oauth.server import (
     CLIENT_AUTH_METHODS,
@@ -65,9 +66,7 @@ def _check_token_param(request) -> None:
     which the token's prefix already does, so an unknown hint is ignored rather than refused; RFC 6749 §3.2: no
     parameter twice."""
     form = request.form
-    repeated = sorted(name for name, values in form.lists() if len(values) > 1)
-    if repeated:
-        raise InvalidRequestError(f"Repeated parameter: {', '.join(repeated)}.")
+    refuse_repeated(form)
     if not form.get("token"):
         raise InvalidRequestError("token is required.")
 

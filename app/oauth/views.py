@@ -3,7 +3,6 @@
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidRequestError
 from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, url_for
 
 from app.clock import now
@@ -11,6 +10,7 @@ from app.extensions import csrf, db
 from app.oauth import authorize as authz
 from app.oauth import discovery, keys
 from app.oauth.endpoints import Introspection, Revocation, UserInfo
+from app.oauth.errors import refuse_repeated
 from app.oauth.logout import EndSession
 from app.oauth.scopes import SCOPES
 from app.oauth.server import current_server
@@ -94,13 +94,6 @@ def _authorization_response(response):
     return response
 
 
-def _single_valued(form) -> None:
-    """RFC 6749 §3.2: request parameters MUST NOT be included more than once."""
-    repeated = sorted(name for name in form if len(form.getlist(name)) > 1)
-    if repeated:
-        raise InvalidRequestError(f"Repeated parameter: {', '.join(repeated)}.")
-
-
 def _committed(response):
     """The one commit of an endpoint Authlib answered, an error too: a revocation decided while failing (code replay,
     refresh reuse), or a portal session found expired, must stand. A request that touched no database (a warm
@@ -115,7 +108,7 @@ def _committed(response):
 @limit_failed_client_authentication
 def token():
     try:
-        _single_valued(request.form)
+        refuse_repeated(request.form)
     except OAuth2Error as exc:
         return current_server().handle_error_response(None, exc)
     return _committed(current_server().create_token_response())

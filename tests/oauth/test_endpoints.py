@@ -2,6 +2,7 @@
 
 import base64
 import json
+from urllib.parse import quote, urlencode
 
 import pytest
 from joserfc import jwt
@@ -267,6 +268,18 @@ def test_repeated_parameters_are_refused(app, flow):
     response = app.test_client().post("/oauth/token", data=MultiDict(form))
     assert response.status_code == 400 and "Repeated parameter: code" in response.json["error_description"]
     assert flow.redeem(code, verifier).status_code == 200  # refused before the code was looked at
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/introspect", "/oauth/revoke"])
+@pytest.mark.parametrize("name", ["café", 'a"b', "a\\b", "x\u2028y"])
+def test_repeated_parameters_with_any_name_are_a_400(app, flow, path, name):
+    """The error description names them in the characters RFC 6749 §5.2 allows (printable ASCII without " or \\)."""
+    fields = urlencode({"token": "x", "grant_type": "refresh_token", "refresh_token": "x", **flow.rp.auth()})
+    body = f"{quote(name)}=1&{quote(name)}=2&{fields}"
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = app.test_client().post(path, data=body, headers=headers)
+    assert response.status_code == 400 and response.json["error"] == "invalid_request"
+    assert response.json["error_description"] == f"Repeated parameter: {quote(name, safe='')}."
 
 
 def test_token_endpoint_is_rate_limited_per_client(make_app, owner, make_client):
