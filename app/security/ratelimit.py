@@ -91,8 +91,9 @@ def init_rate_limits(app: Flask) -> None:
 def limit_failed_client_authentication(view):
     """Token-endpoint style limit (TOKEN_RATE_LIMIT per presented client id and address): each attempt is charged
     before the view runs and given back unless the client failed to authenticate, so only guesses at a secret
-    fill the bucket, and once it is full every attempt of that client id from that address waits. In Redis, one
-    round trip per attempt: a success's hit goes back with the next charge (app.security.token_limit)."""
+    fill the bucket, and once it is full every attempt of that client id from that address waits. In Redis, at
+    most one round trip per attempt, none for a busy client: a success keeps its hit for the next attempt, other
+    hits given back go with the next charge (app.security.token_limit)."""
 
     @functools.wraps(view)
     def limited(*args, **kwargs):
@@ -102,7 +103,7 @@ def limit_failed_client_authentication(view):
             raise TooManyRequests(retry_after=attempt.wait)
         response = make_response(view(*args, **kwargs))
         if not failed_client_authentication(response):
-            attempt.give_back()
+            attempt.give_back(succeeded=response.status_code == 200)
         return response
 
     return limited

@@ -10,12 +10,17 @@ this process finished since its last charge, within the window they were charged
 the window it was charged to: once that window may have ended (its end as measured before the charge, less a margin
 for the round trip), the hit owed is dropped, so a new window never starts with credit.
 
-Better still, a success's hit is kept (up to a quarter of the window's limit per process): Redis goes on counting
-it, and this process's next attempt in the same window takes it instead of charging a new one, with no round trip
-at all; an attempt that fails uses it up, as a charged one would. Every attempt checked still holds a hit that Redis
-counts, so concurrent guesses across all processes still stop at the limit; what changes is that a busy client app
-makes no round trip for it (issue 13: the round trip was a third of a warm introspection's CPU), and that a process
-holding kept hits goes on checking attempts (up to that many) after guesses elsewhere have filled the window.
+Better still, the hit of an attempt that succeeded (200) is kept (up to a quarter of the window's limit per process):
+Redis goes on counting it, and this process's next attempt in the same window takes it instead of charging a new
+one, with no round trip at all; an attempt that fails uses it up, as a charged one would. Every attempt checked
+still holds a hit that Redis counts, so concurrent guesses across all processes still stop at the limit; what
+changes is that a busy client app makes no round trip for it (issue 13: the round trip was a third of a warm
+introspection's CPU), and that a process holding kept hits goes on checking attempts (up to that many) after guesses
+elsewhere have filled the window. Only a client that knows its secret gets hits kept, so should Redis lose its
+counters (a restart without persistence), what the processes keep lets through at most that client's own successes.
+
+A process holds what it owes and keeps for at most MAX_COUNTERS counters (attempts under many client ids at once
+fill them): past that, a hit given back is dropped and stays counted until its window ends, erring towards limiting.
 
 Without Redis, and whenever Redis fails, the charge is counted in this process's exact windows
 (app.security.rate_windows.LocalWindows), as every other limit is.
@@ -70,8 +75,11 @@ return answer
 """
 
 
-# The hits a process keeps for a counter: at most this fraction of the window's limit.
+# The hits a process keeps for a counter: at most the window's limit divided by this.
 KEPT_SHARE = 4
+# The counters a process owes or keeps hits for, each; and how often it looks for ended windows to make room.
+MAX_COUNTERS = 1024
+PRUNE_INTERVAL_SECONDS = 1.0
 
 
 @dataclass
@@ -92,6 +100,7 @@ class SharedTokenLimit:
         self._script = storage.get_connection().register_script(CHARGE_SCRIPT.encode())
         self._owed: dict[str, _Hits] = {}
         self._kept: dict[str, _Hits] = {}
+        self._next_prune = 0.0
         self._lock = threading.Lock()
 
     def take_kept(self, windows: list[tuple[RateLimitItem, str]]) -> list[float] | None:
@@ -108,19 +117,42 @@ class SharedTokenLimit:
                 k.hits -= 1
             return [k.window_ends for k in usable]
 
-    def give_back(self, item: RateLimitItem, counter: str, window_ends: float) -> None:
-        """A success's hit: kept for this process's next attempts in its window (up to a KEPT_SHARE of the
-        window's limit), else owed."""
-        key = self._storage.prefixed_key(counter)
+    def give_back(self, item: RateLimitItem, counter: str, window_ends: float, keep: bool) -> None:
+        """A hit given back to counter's window (ending at window_ends): kept for this process's next attempts in
+        that window when keep (a success) and the window allows KEPT_SHARE, else owed to Redis with the next
+        charge. Dropped when its window may have ended: the next window never starts with credit."""
+        now = time.time()
         deadline = window_ends - min(GIVE_BACK_MARGIN_SECONDS, item.get_expiry() / 10)
+        if deadline <= now:
+            return
+        key = self._storage.prefixed_key(counter)
         with self._lock:
-            kept = self._kept.get(key)
-            if kept is None or kept.deadline <= time.time():  # none kept, or in a window that may have ended
-                kept = self._kept[key] = _Hits(0, deadline, window_ends)
-            if kept.hits < item.amount // KEPT_SHARE and deadline >= kept.deadline - GIVE_BACK_MARGIN_SECONDS:
-                kept.hits += 1
+            most_kept = item.amount // KEPT_SHARE
+            if keep and most_kept > 0 and self._add(self._kept, key, deadline, window_ends, now, most_kept):
                 return
-        self.owe(item, counter, window_ends)
+            self._add(self._owed, key, deadline, window_ends, now, None)
+
+    def _add(self, held: dict[str, _Hits], key: str, deadline: float, window_ends: float, now: float,
+             most: int | None) -> bool:  # fmt: skip
+        """One hit more held for key's current window (under the lock); False when it may hold no more."""
+        hits = held.get(key)
+        if hits is None or hits.deadline <= now:  # none held, or for a window that may have ended
+            if hits is None and len(held) >= MAX_COUNTERS and not self._made_room(held, now):
+                return False
+            hits = held[key] = _Hits(0, deadline, window_ends)
+        if most is not None and hits.hits >= most:
+            return False
+        hits.hits, hits.deadline = hits.hits + 1, min(hits.deadline, deadline)
+        return True
+
+    def _made_room(self, held: dict[str, _Hits], now: float) -> bool:
+        """Drop what is held for windows that may have ended, at most once a PRUNE_INTERVAL_SECONDS."""
+        if now < self._next_prune:
+            return False
+        self._next_prune = now + PRUNE_INTERVAL_SECONDS
+        for key in [key for key, hits in held.items() if hits.deadline <= now]:
+            del held[key]
+        return len(held) < MAX_COUNTERS
 
     def charge(self, windows: list[tuple[RateLimitItem, str]]) -> list[tuple[int, float]]:
         """Charge one hit to each (window, counter), giving back what is owed, in one round trip: each counter's
@@ -132,17 +164,6 @@ class SharedTokenLimit:
         args = [len(given), *(hits for _, hits in given), *(item.get_expiry() for item, _ in windows)]
         answer = self._script(keys=keys, args=args)
         return [(int(answer[2 * i]), started + int(answer[2 * i + 1]) / 1000) for i in range(len(windows))]
-
-    def owe(self, item: RateLimitItem, counter: str, window_ends: float) -> None:
-        """A hit to give back to counter's window (ending at window_ends), with the next charge."""
-        key = self._storage.prefixed_key(counter)
-        deadline = window_ends - min(GIVE_BACK_MARGIN_SECONDS, item.get_expiry() / 10)
-        with self._lock:
-            owed = self._owed.get(key)
-            if owed is None or owed.deadline <= time.time():  # none owed, or to a window that may have ended
-                self._owed[key] = _Hits(1, deadline)
-            else:  # the same window: the earlier end stands for both
-                owed.hits, owed.deadline = owed.hits + 1, min(owed.deadline, deadline)
 
     def _take(self, now: float) -> list[tuple[str, int]]:
         with self._lock:
@@ -157,7 +178,7 @@ class SharedTokenLimit:
 @dataclass(frozen=True)
 class _Hit:
     wait: int | None  # None: its window allows it
-    give_back: Callable[[], None]
+    give_back: Callable[[bool], None]  # keep: the attempt succeeded
 
 
 @dataclass(frozen=True)
@@ -167,9 +188,10 @@ class Attempt:
     wait: int | None
     hits: tuple[_Hit, ...] = ()
 
-    def give_back(self) -> None:
+    def give_back(self, *, succeeded: bool) -> None:
+        """The attempt did not fail client authentication; succeeded: it was answered 200 (its hits may be kept)."""
         for hit in self.hits:
-            hit.give_back()
+            hit.give_back(succeeded)
 
 
 EXTENSION_KEY = "gatehouse.token_limit"
@@ -198,8 +220,12 @@ def charge(limiters, limit: str, scope: str, key: str) -> Attempt:
                                   functools.partial(shared.give_back, item, counter, ends))
                              for (item, counter), (count, ends) in zip(windows, counts, strict=True)])  # fmt: skip
     local: LocalWindows = limiters.local
-    return _attempt([_Hit(local.hit(item, counter), functools.partial(local.give_back, counter))
+    return _attempt([_Hit(local.hit(item, counter), functools.partial(_give_back_here, local, counter))
                      for item, counter in windows])  # fmt: skip
+
+
+def _give_back_here(local: LocalWindows, counter: str, _succeeded: bool) -> None:
+    local.give_back(counter)
 
 
 def _shared(strategy) -> SharedTokenLimit | None:
@@ -218,7 +244,7 @@ def _attempt(hits: list[_Hit]) -> Attempt:
         return Attempt(None, tuple(hits))
     for hit in hits:
         if hit.wait is None:  # a refused hit uses up no other window
-            hit.give_back()
+            hit.give_back(False)
     return Attempt(max(waits))
 
 

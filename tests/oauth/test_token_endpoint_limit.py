@@ -5,10 +5,14 @@ the next charge, in the same round trip, or kept by the process for its next att
 throttled by its own successes."""
 
 import threading
+import time
 
 import pytest
+from limits import parse
+from limits.storage import storage_from_string
 
 from app.oauth import tokens
+from app.security import token_limit
 from tests.conftest import CACHE_KINDS, app_with_cache, random_suffix
 from tests.oauth.conftest import Flow
 
@@ -88,3 +92,57 @@ def test_kept_hits_still_count_so_guesses_on_any_process_stop_at_the_limit(make_
     assert [guess(a, rp) for _ in range(2)] == [401, 429]  # A's kept hit, then none left anywhere
     assert guess(b, rp) == 429
     assert len(checked) == limit
+
+
+def redis_app(make_app, redis_url, limit: int):
+    prefix = f"gh-test-{random_suffix()}:"
+    return make_app(REDIS_URL=redis_url, CACHE_KEY_PREFIX=prefix, RATELIMIT_KEY_PREFIX=prefix + "rl",
+                    TOKEN_RATE_LIMIT=f"{limit} per minute")  # fmt: skip
+
+
+def not_authenticated(app, rp) -> int:
+    """A 400 before any client authentication (a repeated parameter): not a failure, not a success either."""
+    form = {"grant_type": ["client_credentials"] * 2, "client_id": rp.client_id}
+    return app.test_client().post("/oauth/token", data=form).status_code
+
+
+def test_only_a_success_keeps_its_hit_so_a_redis_that_forgets_lets_no_guess_more(make_app, redis_url, owner, rp,
+                                                                                 monkeypatch):  # fmt: skip
+    """Answers other than a success give their hit back to Redis: after Redis lost its counters (a restart without
+    persistence), nothing this process kept lets a guesser past the limit."""
+    limit = 8
+    app = redis_app(make_app, redis_url, limit)
+    assert [not_authenticated(app, rp) for _ in range(limit // 4)] == [400] * (limit // 4)
+    storage = app.extensions[token_limit.EXTENSION_KEY]._storage
+    connection = storage.get_connection()
+    for key in connection.scan_iter(match=storage.prefixed_key("*")):
+        connection.delete(key)
+    checked = []
+    compare = tokens.client_secret_matches
+    monkeypatch.setattr(tokens, "client_secret_matches", lambda *args: checked.append(args) or compare(*args))
+    assert [guess(app, rp) for _ in range(limit + 1)] == [401] * limit + [429]
+    assert len(checked) == limit
+
+
+def test_a_process_keeps_hits_for_a_bounded_number_of_counters(make_app, redis_url, owner, rp, monkeypatch):
+    """Successes from ever new addresses (each its own counter) cannot grow what a process keeps without bound."""
+    monkeypatch.setattr(token_limit, "MAX_COUNTERS", 16)
+    prefix = f"gh-test-{random_suffix()}:"
+    app = make_app(REDIS_URL=redis_url, CACHE_KEY_PREFIX=prefix, RATELIMIT_KEY_PREFIX=prefix + "rl",
+                   TOKEN_RATE_LIMIT="20 per minute", TRUSTED_PROXY_COUNT=1)  # fmt: skip
+    api = app.test_client()
+    for i in range(40):
+        answer = api.post("/oauth/introspect", data=rp.auth() | {"token": "x"},
+                          headers={"X-Forwarded-For": f"203.0.113.{i}"})  # fmt: skip
+        assert answer.status_code == 200 and answer.json == {"active": False}
+    assert len(app.extensions[token_limit.EXTENSION_KEY]._kept) == 16
+
+
+def test_a_hit_whose_window_has_ended_is_not_kept_for_the_next(redis_url):
+    shared = token_limit.SharedTokenLimit(storage_from_string(redis_url))
+    item, counter = parse("8 per second"), f"test-{random_suffix()}"
+    ends = time.time() + 0.9
+    shared.give_back(item, counter, ends, True)  # a success in the current window
+    shared.give_back(item, counter, time.time() - 0.05, True)  # a slow one of the window before
+    assert shared.take_kept([(item, counter)]) == [ends]
+    assert shared.take_kept([(item, counter)]) is None
