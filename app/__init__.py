@@ -12,6 +12,7 @@ from app.cache import CACHE_EXTENSION_KEY, build_cache, install_commit_hooks
 from app.clock import CLOCK_EXTENSION_KEY, SystemClock
 from app.extensions import csrf, db, migrate
 from app.security.passwords import install_hasher
+from app.web.requests import PortalRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_REQUEST_BYTES = 1024 * 1024
@@ -25,6 +26,7 @@ def create_app(config: dict | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    app.request_class = PortalRequest
     setup_config(app, config)
     setup_extensions(app)
     setup_oauth(app)
