@@ -43,7 +43,7 @@ PARTS = (
 
 
 def _profile(setup: profiling.Setup) -> None:
-    setup.app.add_url_rule("/__bench/hello", "bench_hello", lambda: "hello")
+    hello = profiling.hello_world(setup)
     token = profiling.token_answer(setup)["access_token"]
     api = setup.app.test_client()
     headers, body = client.introspection_request(setup.rp, token)
@@ -53,14 +53,7 @@ def _profile(setup: profiling.Setup) -> None:
         if answer.status_code != 200 or answer.json.get("active") is not True:
             raise BenchError(f"introspection: status {answer.status_code}")
 
-    def hello() -> None:
-        if api.get("/__bench/hello").status_code != 200:
-            raise BenchError("hello: not 200")
-
-    introspect_ms, hello_ms = profiling.mean_ms(introspect), profiling.mean_ms(hello)
-    print(f"{setup.where}: one warm introspection takes {introspect_ms:.2f} ms in-process, "
-          f"hello-world {hello_ms:.2f} ms (means of {profiling.TIMED})")  # fmt: skip
-    profiling.profile("warm introspections", introspect, PROFILED, PARTS)
+    profiling.time_and_profile(setup, "warm introspection", introspect, hello, PROFILED, PARTS)
 
 
 if __name__ == "__main__":

@@ -27,9 +27,7 @@ PARTS = (
 
 
 def _profile(setup: profiling.Setup) -> None:
-    # Hello-world inside the app, for its own per-request floor: registered before the first request (Flask refuses
-    # routes after it).
-    setup.app.add_url_rule("/__bench/hello", "bench_hello", lambda: "hello")
+    hello = profiling.hello_world(setup)
     token = profiling.token_answer(setup)["grant_token"]
     api = setup.app.test_client()
     headers = {"Authorization": client.basic(setup.rp.client_id, setup.rp.secret)}
@@ -39,14 +37,7 @@ def _profile(setup: profiling.Setup) -> None:
         if answer.status_code != 200 or answer.json.get("active") is not True:
             raise BenchError(f"verify: status {answer.status_code}")
 
-    def hello() -> None:
-        if api.get("/__bench/hello").status_code != 200:
-            raise BenchError("hello: not 200")
-
-    verify_ms, hello_ms = profiling.mean_ms(verify), profiling.mean_ms(hello)
-    print(f"{setup.where}: one warm verify takes {verify_ms:.2f} ms in-process, "
-          f"hello-world {hello_ms:.2f} ms (means of {profiling.TIMED})")  # fmt: skip
-    profiling.profile("warm verifies", verify, PROFILED, PARTS)
+    profiling.time_and_profile(setup, "warm verify", verify, hello, PROFILED, PARTS)
 
 
 if __name__ == "__main__":

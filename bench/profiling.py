@@ -90,6 +90,28 @@ def token_answer(setup: Setup) -> dict:
     return answer.json
 
 
+def hello_world(setup: Setup) -> Callable[[], None]:
+    """A hello-world route inside the app, for its own per-request floor, and a call of it through the test client.
+    Registered before the first request (Flask refuses routes after it)."""
+    setup.app.add_url_rule("/__bench/hello", "bench_hello", lambda: "hello")
+    api = setup.app.test_client()
+
+    def hello() -> None:
+        if api.get("/__bench/hello").status_code != 200:
+            raise BenchError("hello: not 200")
+
+    return hello
+
+
+def time_and_profile(setup: Setup, what: str, call: Callable[[], None], hello: Callable[[], None], count: int,
+                     parts: tuple[tuple[str, str, str], ...]) -> None:  # fmt: skip
+    """One call's mean time against hello-world's, then count calls under the profiler."""
+    call_ms, hello_ms = mean_ms(call), mean_ms(hello)
+    print(f"{setup.where}: one {what} takes {call_ms:.2f} ms in-process, hello-world {hello_ms:.2f} ms "
+          f"(means of {TIMED})")  # fmt: skip
+    profile(f"{what}s", call, count, parts)
+
+
 def mean_ms(call: Callable[[], None]) -> float:
     """Milliseconds per call, mean of TIMED calls after WARM unmeasured ones."""
     for _ in range(WARM):
