@@ -94,8 +94,9 @@ def load_current_session() -> None:
 
 def passive_session(cookie_header: str | None, now: datetime) -> sessions.ActiveSession | None:
     """load_current_session for a passive poll answered in front of Flask (app/web/lane.py): the live session
-    behind the portal cookie, from a valid cookie and the cache alone; None whenever load_current_session must run
-    (no cookie, an expired or invalid one, a session not cached or ended), which never happens here."""
+    behind the portal cookie, from a valid cookie and the cache alone. None whenever load_current_session must run
+    (no cookie, an expired or invalid one, a session not cached, ended or past its expiry): this ends no session and
+    clears no cookie, that one does."""
     raw = parse_cookie(cookie_header).get(current_app.config["PORTAL_COOKIE_NAME"])
     if raw is None:
         return None

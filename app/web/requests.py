@@ -22,7 +22,8 @@ class PortalRequest(Request):
         if "form" in self.__dict__ or "_cached_data" in self.__dict__ or self.mimetype != URLENCODED:
             return super()._load_form_data()
         length = self.content_length  # None when chunked
-        if length is None or length > FAST_FORM_BYTES:
+        limit = self.max_content_length  # werkzeug's answer past it is a 413
+        if length is None or length > FAST_FORM_BYTES or (limit is not None and length > limit):
             return super()._load_form_data()
         raw = self.environ["wsgi.input"].read(length)
         if len(raw) < length:

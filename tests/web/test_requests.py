@@ -4,7 +4,7 @@ import pytest
 from flask import Request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from werkzeug.exceptions import ClientDisconnected
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.test import EnvironBuilder
 
 from app.web.requests import FAST_FORM_BYTES, PortalRequest
@@ -53,6 +53,13 @@ def test_other_bodies_are_parsed_as_flask_parses_them(app, content_type):
 @given(body=st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_any_small_body_is_parsed_as_flask_parses_it(app, body):
     assert parsed(app, PortalRequest, body) == parsed(app, Request, body)
+
+
+def test_a_body_over_a_lower_limit_is_a_413_as_with_flask(app):
+    app.config["MAX_CONTENT_LENGTH"] = 8
+    for request_class in (PortalRequest, Request):
+        with pytest.raises(RequestEntityTooLarge):
+            parsed(app, request_class, b"a=123456789")
 
 
 def test_a_body_shorter_than_announced_is_a_400_as_with_flask(app):
