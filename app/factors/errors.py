@@ -36,6 +36,12 @@ class NotEnrolled(FactorError):
     message = "No authenticator app is set up."
 
 
+class EnrolmentExpired(NotEnrolled):
+    """A set-up not confirmed within app.factors.totp.PENDING_LIFETIME: its key is no longer accepted."""
+
+    message = "This set-up expired after 30 minutes. Start it again: you will get a new key to scan."
+
+
 class SecondStepRequired(FactorError):
     """The account requires two-step verification (an owner's switch, DESIGN §9): its last second factor stays."""
 

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pyotp
 import segno
@@ -20,13 +20,22 @@ from app.audit import services as audit
 from app.audit.tags import EventTag
 from app.extensions import db
 from app.factors import secrets
-from app.factors.errors import AlreadyEnrolled, CodeReused, NotEnrolled, TooManyAttempts, WrongCode
+from app.factors.errors import (
+    AlreadyEnrolled,
+    CodeReused,
+    EnrolmentExpired,
+    NotEnrolled,
+    TooManyAttempts,
+    WrongCode,
+)
 from app.factors.models import TotpAuthenticator
 from app.security import ratelimit
 
 log = logging.getLogger(__name__)
 
 FACTOR = "totp"  # the audit events' factor detail
+# A set-up's key is accepted this long: one shown long ago (a screen left open, a screenshot) cannot be confirmed.
+PENDING_LIFETIME = timedelta(minutes=30)
 ISSUER = "Gatehouse"  # the name authenticator apps list the account under (Key Uri Format: issuer)
 CODE_DIGITS = 6
 SKEW_STEPS = 1  # RFC 6238 §5.2: one step back or ahead, for clock drift and typing time
@@ -60,10 +69,11 @@ def begin_enrolment(user: User, now: datetime) -> Enrolment:
     return _enrolment(secret, user.email)
 
 
-def pending_enrolment(user: User) -> Enrolment | None:
-    """The pending enrolment again (the page re-shown after a wrong code), or None when there is none."""
+def pending_enrolment(user: User, now: datetime) -> Enrolment | None:
+    """The pending enrolment again (the page re-shown after a wrong code), or None when there is none or it has
+    expired (PENDING_LIFETIME)."""
     authenticator = TotpAuthenticator.for_user(user.id)
-    if authenticator is None or authenticator.is_confirmed:
+    if authenticator is None or authenticator.is_confirmed or now > authenticator.created_at + PENDING_LIFETIME:
         return None
     return _enrolment(secrets.open_sealed(authenticator.secret_encrypted).value, user.email)
 
@@ -72,12 +82,15 @@ def confirm_enrolment(
     user: User, code: str, now: datetime, *, ip: str | None = None, session_id: int | None = None
 ) -> None:
     """Turn the pending authenticator on with one current code (which is then used: it cannot sign in again).
-    Raises NotEnrolled, AlreadyEnrolled, WrongCode, CodeReused, TooManyAttempts."""
+    Raises NotEnrolled (EnrolmentExpired past PENDING_LIFETIME), AlreadyEnrolled, WrongCode, CodeReused,
+    TooManyAttempts."""
     authenticator = TotpAuthenticator.for_user(user.id)
     if authenticator is None:
         raise NotEnrolled()
     if authenticator.is_confirmed:
         raise AlreadyEnrolled()
+    if now > authenticator.created_at + PENDING_LIFETIME:
+        raise EnrolmentExpired()
     _accept(user, authenticator, code, now, ip, session_id, step="enrolment")
     authenticator.confirmed_at = now
     _record(EventTag.FACTOR_ADD, user, ip, session_id)

@@ -82,7 +82,7 @@ def setup():
                                                  codes=turned_on.new_recovery_codes))  # fmt: skip
             renew_session(page, renewed)
             return page
-    enrolment = totp.pending_enrolment(signed_in_user())
+    enrolment = totp.pending_enrolment(signed_in_user(), now())
     if enrolment is None:
         return _back_to_page("No set-up is in progress. Start it again from here.", "info")
     status = 429 if headers else 400 if form.errors else 200

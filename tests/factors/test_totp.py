@@ -10,7 +10,14 @@ from cryptography.fernet import InvalidToken
 
 from app.extensions import db
 from app.factors import totp
-from app.factors.errors import AlreadyEnrolled, CodeReused, NotEnrolled, TooManyAttempts, WrongCode
+from app.factors.errors import (
+    AlreadyEnrolled,
+    CodeReused,
+    EnrolmentExpired,
+    NotEnrolled,
+    TooManyAttempts,
+    WrongCode,
+)
 from app.factors.models import TotpAuthenticator
 from tests.factories import OWNER_EMAIL
 from tests.factors.conftest import STEP, app_code, audit_events, enrolled, user_rows, wrong_code
@@ -73,11 +80,27 @@ def test_a_new_enrolment_replaces_a_pending_one(user, clock):
     first = totp.begin_enrolment(user, clock.now())
     second = totp.begin_enrolment(user, clock.now())
     assert first.secret_text != second.secret_text
-    assert totp.pending_enrolment(user) == second
+    assert totp.pending_enrolment(user, clock.now()) == second
     with pytest.raises(WrongCode):
         totp.confirm_enrolment(user, app_code(first, clock.now()), clock.now())
     totp.confirm_enrolment(user, app_code(second, clock.now()), clock.now())
-    assert totp.pending_enrolment(user) is None
+    assert totp.pending_enrolment(user, clock.now()) is None
+
+
+def test_a_pending_enrolment_lasts_thirty_minutes(user, clock):
+    """A key shown long ago (on a screen left open, in a screenshot) cannot be confirmed later: set-up starts again."""
+    enrolment = totp.begin_enrolment(user, clock.now())
+    db.session.commit()
+    clock.advance(minutes=30)
+    assert totp.pending_enrolment(user, clock.now()) == enrolment
+    clock.advance(seconds=1)
+    assert totp.pending_enrolment(user, clock.now()) is None
+    with pytest.raises(EnrolmentExpired):
+        totp.confirm_enrolment(user, app_code(enrolment, clock.now()), clock.now())
+    assert not totp.is_enabled(user)
+    again = totp.begin_enrolment(user, clock.now())
+    totp.confirm_enrolment(user, app_code(again, clock.now()), clock.now())
+    assert totp.is_enabled(user)
 
 
 def test_no_enrolment_over_a_confirmed_authenticator(user, clock):
@@ -86,7 +109,7 @@ def test_no_enrolment_over_a_confirmed_authenticator(user, clock):
         totp.begin_enrolment(user, clock.now())
     with pytest.raises(AlreadyEnrolled):
         totp.confirm_enrolment(user, app_code(enrolment, clock.now()), clock.now())
-    assert totp.pending_enrolment(user) is None
+    assert totp.pending_enrolment(user, clock.now()) is None
 
 
 def test_nothing_to_confirm_verify_or_remove_without_an_enrolment(user, clock):

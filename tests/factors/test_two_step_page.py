@@ -128,6 +128,19 @@ def test_set_up_shows_a_qr_code_and_the_key_as_text_and_a_reload_shows_the_same(
         assert not TotpAuthenticator.for_user(two_step.owner().id).is_confirmed
 
 
+def test_a_set_up_left_for_more_than_thirty_minutes_starts_again(two_step):
+    key = two_step.begin()
+    for minutes in (20, 11):  # the portal session kept alive meanwhile (its idle timeout is 30 minutes)
+        two_step.clock.advance(minutes=minutes)
+        assert two_step.client.get(PAGE).status_code == 200
+    sent = two_step.send_code(two_step.code_at(key))
+    assert sent.status_code == 303 and sent.headers["Location"] == PAGE
+    page = two_step.client.get(PAGE).text
+    assert "This set-up expired after 30 minutes" in page
+    assert two_step.client.get(SETUP).headers["Location"] == PAGE  # nothing left to show
+    assert two_step.begin() != key  # a new key
+
+
 def test_a_wrong_code_keeps_the_user_on_the_step_with_the_same_key(two_step):
     key = two_step.begin()
     wrong = next(c for c in ("000000", "111111", "222222") if c not in {two_step.code_at(key, n) for n in (-1, 0, 1)})
