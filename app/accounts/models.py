@@ -82,6 +82,11 @@ class User(Model):
         Account.lock(self.account_id)
         db.session.refresh(self)
 
+    def lock_for_factor_change(self) -> None:
+        """Before removing a second factor: lock this user's row until the transaction ends (SELECT … FOR UPDATE on
+        PostgreSQL), so that two removals at once cannot both count the other's factor as still there."""
+        db.session.execute(select(User.id).where(User.id == self.id).with_for_update())
+
     def other_active_owners(self) -> int:
         """Owners of this user's account, other than this user, who can still sign in."""
         others = select(func.count(User.id)).where(

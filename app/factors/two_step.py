@@ -74,6 +74,7 @@ def turn_off_authenticator(user: User, now: datetime, *, ip: str | None = None, 
     """Remove the authenticator app (the caller has required a fresh sign-in). When no second factor is left, the
     recovery codes go too: they stand in for a factor, and alone they would let a stolen code pass for one.
     Returns whether the recovery codes were discarded. Raises NotEnrolled, SecondStepRequired."""
+    user.lock_for_factor_change()
     if not totp.is_enabled(user):
         raise NotEnrolled()
     keep_last_factor(user, factors_left=len(passkeys.list_for(user)))

@@ -37,6 +37,7 @@ def remove(user: User, public_id: object, now: datetime) -> bool:
     """Remove one of the user's passkeys (the caller has required a fresh sign-in); when no second factor is left,
     the recovery codes go too: alone they would let a stolen code pass for a factor. Returns whether they went.
     Raises PasskeyNotFound, SecondStepRequired (the account requires two-step verification and it is the last)."""
+    user.lock_for_factor_change()
     known = isinstance(public_id, str) and PasskeyCredential.by_public_id(user.id, public_id) is not None
     if known:  # an unknown id is services.remove's to refuse (PasskeyNotFound)
         others = len(services.list_for(user)) - 1 + int(totp.is_enabled(user))

@@ -3,6 +3,7 @@ be removed, neither the authenticator app nor the last passkey; with another fac
 requirement, removing works as before. Services and the pages' forms, on SQLite and PostgreSQL."""
 
 import json
+import threading
 
 import pytest
 from flask import Flask
@@ -17,6 +18,7 @@ from app.passkeys import enrolment
 from app.passkeys import services as passkeys
 from app.passkeys.errors import PasskeyNotFound
 from app.passkeys.models import PasskeyCredential
+from tests import factories
 from tests.conftest import Auth, csrf_token_from
 from tests.factories import OWNER_EMAIL
 from tests.factors.conftest import app_code, enrolled
@@ -155,3 +157,41 @@ def test_the_passkey_form_refuses_removing_the_last_one(web_app, clock):
 def test_without_the_requirement_the_page_says_nothing_of_it(web_app, clock):
     client = signed_in_with_both_steps(web_app, clock)
     assert "requires two-step verification" not in client.get("/account/two-step").text
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_removing_the_last_two_factors_at_once_keeps_one(make_app, clock):
+    """Two requests at the same moment, one removing the authenticator app, the other the only passkey: one of
+    them is refused, whichever counted second (the user's row is locked before the factors are counted)."""
+    app = make_app(ISSUER=ORIGIN)
+    with app.app_context():
+        factories.account_with_users()
+        user = owner()
+        enrolled(user, clock.now())
+        passkey_id = with_passkey(user, clock.now()).public_id
+        require()
+    removals_at_once = [
+        lambda user: two_step.turn_off_authenticator(user, clock.now()),
+        lambda user: enrolment.remove(user, passkey_id, clock.now()),
+    ]
+    barrier, outcomes = threading.Barrier(len(removals_at_once)), []
+
+    def worker(remove):
+        with app.app_context():
+            user = owner()
+            barrier.wait()
+            try:
+                remove(user)
+                outcomes.append("ok")
+            except SecondStepRequired:
+                outcomes.append("refused")
+            db.session.commit()
+
+    pool = [threading.Thread(target=worker, args=(remove,)) for remove in removals_at_once]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["ok", "refused"]
+    with app.app_context():
+        assert two_step.overview(owner()).has_second_factor
