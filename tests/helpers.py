@@ -1,7 +1,8 @@
 """Small test helpers: reading cookies and rows back, counting SQL, local servers."""
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -139,3 +140,33 @@ class LoopbackHTTPServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def assert_no_active_answer_after(revoke: Callable[[], None], checks: list[Callable[[], bool]], seconds: float) -> None:
+    """Under load, each check (True: "active") asked again and again in a thread of its own; `seconds` in, revoke()
+    runs. Some answer started before it returned said active, and none started after it returned did. Real threads
+    and servers under load: the waits are for them, not standing in for the app clock."""
+    answers: list[tuple[float, bool]] = []  # (started, active)
+    stop = threading.Event()
+
+    def hammer(check) -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            answers.append((started, check()))
+
+    threads = [threading.Thread(target=hammer, args=(check,)) for check in checks]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(seconds)
+        revoke()
+        returned = time.monotonic()
+        time.sleep(seconds)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    before = [active for started, active in answers if started < returned]
+    after = [active for started, active in answers if started > returned]
+    assert any(before) and after, (len(before), len(after))
+    assert not any(after), f"{sum(after)} of {len(after)} answers started after the revocation said active"

@@ -1,6 +1,7 @@
 """OAuth harness: registered clients, PKCE pairs, and the authorize → consent → token dance over HTTP."""
 
 import base64
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -32,15 +33,17 @@ def pkce() -> tuple[str, str]:
     return verifier, challenge
 
 
+def registered_client(app, clock, redirect_uris=(REDIRECT_URI,), **options) -> Client:
+    """A client app registered on app (committed): its id, its secret and its first redirect URI."""
+    with app.app_context():
+        registered = register_client("Example App", list(redirect_uris), clock.now(), **options)
+        db.session.commit()
+        return Client(registered.client.client_id, registered.secret, redirect_uris[0])
+
+
 @pytest.fixture
 def make_client(app, clock):
-    def make(redirect_uris=(REDIRECT_URI,), **options) -> Client:
-        with app.app_context():
-            registered = register_client("Example App", list(redirect_uris), clock.now(), **options)
-            db.session.commit()
-            return Client(registered.client.client_id, registered.secret, redirect_uris[0])
-
-    return make
+    return functools.partial(registered_client, app, clock)
 
 
 @pytest.fixture

@@ -12,12 +12,11 @@ from app.cache import OUTBOX_RECHECK_SECONDS, STALE, Invalidation, cache
 from app.extensions import db
 from app.invalidation.models import CacheInvalidation
 from app.invalidation.services import REPLAY_BATCH_SIZE, invalidate, replay_pending
-from app.oauth.clients import register_client
 from app.sessions.services import CACHE_KEY_PREFIX, TOMBSTONE
 from tests.client_api.test_internal_endpoints import verify
 from tests.conftest import Auth, random_suffix
 from tests.helpers import PORTAL_COOKIE, portal_cookie
-from tests.oauth.conftest import REDIRECT_URI, Client, Flow
+from tests.oauth.conftest import Flow, registered_client
 
 pytestmark = pytest.mark.redis
 
@@ -130,10 +129,7 @@ def test_the_worker_replays_what_the_revoker_left(app, instance, owner, private_
 
 def test_a_grant_revoked_during_a_hang_is_revoked_on_every_instance(app, instance, owner, private_redis, clock):
     other = instance()
-    with app.app_context():
-        registered = register_client("Example App", [REDIRECT_URI], clock.now(), first_party=True)
-        db.session.commit()
-        rp = Client(registered.client.client_id, registered.secret)
+    rp = registered_client(app, clock, first_party=True)
     flow = Flow(app, rp).sign_in()
     grant = flow.tokens()["grant_token"]
     assert verify(other, rp, grant).json["active"] is True  # B caches "active" (and the client) in Redis
