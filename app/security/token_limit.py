@@ -88,7 +88,7 @@ class _Hits:
 
     hits: int
     deadline: float  # time.time() after which the window they were charged to may have ended
-    window_ends: float = 0.0
+    window_ends: float
 
 
 class SharedTokenLimit:
