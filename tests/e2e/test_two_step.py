@@ -2,6 +2,7 @@
 code this test computes from the key on the page, save the recovery codes (download and copy), reload, make new
 codes after re-entering the password, turn the app off; axe-core on every state on the way; JavaScript on and off."""
 
+import functools
 import re
 from pathlib import Path
 
@@ -170,3 +171,35 @@ def test_the_set_up_step_at_both_widths(live_server, owner, new_context):
         expect(page.locator("[data-error-summary]")).to_be_focused()
         expect_axe_clean(page)
         screenshot(page, f"two-step-setup{name}.png")
+
+
+def test_a_set_up_left_for_more_than_thirty_minutes_starts_again(live_server, owner, new_context):
+    """The key shown 31 minutes ago no longer turns the app on: the page says so and offers to start again; at both
+    widths, with JavaScript on and off, axe-core clean."""
+    for name, options in (("", {}), ("-mobile", {"viewport": PHONE}), ("-no-js", {"java_script_enabled": False})):
+        page = new_context(bypass_csp=True, **options).new_page()
+        javascript = name != "-no-js"
+        go = functools.partial(visit, page) if javascript else page.goto
+        if javascript:
+            sign_in(page, live_server.url)
+        else:
+            page.goto(f"{live_server.url}/login")
+            page.get_by_label("Email").fill(factories.OWNER_EMAIL)
+            page.get_by_label("Password").fill(factories.PASSWORD)
+            page.get_by_role("button", name="Sign in", exact=True).click()
+        go(f"{live_server.url}/account/two-step")
+        page.get_by_role("button", name="Set up an authenticator app", exact=True).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Set up an authenticator app")
+        key = setup_key(page)
+        live_server.clock.advance(minutes=20)  # the page reloaded at 20 minutes keeps the portal session alive
+        go(f"{live_server.url}/account/two-step/authenticator/setup")
+        assert setup_key(page) == key
+        live_server.clock.advance(minutes=11)
+        page.get_by_label(CODE_FIELD).fill(pyotp.TOTP(key).at(live_server.clock.now()))
+        page.get_by_role("button", name="Turn on", exact=True).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Two-step verification")
+        expect(page.get_by_text("This set-up expired after 30 minutes.", exact=False)).to_be_visible()
+        expect(page.get_by_role("button", name="Set up an authenticator app", exact=True)).to_be_visible()
+        if javascript:
+            expect_axe_clean(page)
+        screenshot(page, f"two-step-setup-expired{name}.png")
